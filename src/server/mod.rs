@@ -1,0 +1,113 @@
+//! The gRPC server: thin tonic edges over the decision core, plus health,
+//! reflection and graceful shutdown.
+
+mod authorizer;
+mod error;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Server, server::TcpIncoming};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+pub use authorizer::AuthorizerService;
+pub use error::ApiError;
+
+use crate::{
+    config::{ServerConfig, VerifyLimits},
+    keys::KeyStore,
+    proto::authorizer_server::AuthorizerServer,
+};
+
+/// The encoded descriptor set of `signet.v1`, served by reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/signet_descriptor.bin"));
+
+/// The health service name that reports whether signet can decide.
+pub const AUTHORIZER_SERVICE: &str = "signet.v1.Authorizer";
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// Signing keys.
+    pub keys: KeyStore,
+    /// Verification limits.
+    pub limits: VerifyLimits,
+}
+
+/// Server start-up failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Reflection could not be built from the descriptor sets.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves on `listener` until `shutdown` resolves, then drains in-flight
+/// calls for at most `config.shutdown_grace`.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    config: &ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let health_task = tokio::spawn(report_health(health, Arc::clone(&state)));
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let authorizer = AuthorizerServer::new(AuthorizerService::new(Arc::clone(&state)))
+        .max_decoding_message_size(config.max_message_bytes);
+
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let stop = CancellationToken::new();
+    let serve = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(authorizer)
+        .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
+    tokio::pin!(serve);
+
+    let result = tokio::select! {
+        result = &mut serve => result,
+        () = shutdown => {
+            tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining in-flight calls");
+            stop.cancel();
+            match tokio::time::timeout(config.shutdown_grace, &mut serve).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!("shutdown grace period over: dropping the calls still open");
+                    Ok(())
+                }
+            }
+        }
+    };
+    health_task.abort();
+    Ok(result?)
+}
+
+/// Keeps `signet.v1.Authorizer`'s health in step with the key store:
+/// SERVING only while keys are loaded.
+async fn report_health(health: HealthReporter, state: Arc<AppState>) {
+    let mut changes = state.keys.subscribe();
+    loop {
+        let status = if state.keys.snapshot().has_keys() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        health.set_service_status(AUTHORIZER_SERVICE, status).await;
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
