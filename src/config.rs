@@ -276,7 +276,7 @@ impl Settings {
             ));
         }
         check_pair(
-            "keys",
+            ["keys.current", "keys.next"],
             self.keys.current.as_ref(),
             self.keys.next.as_ref(),
             &mut errors,
@@ -293,7 +293,10 @@ impl Settings {
                 ));
             }
             check_pair(
-                &format!("keys.sets.{name}"),
+                [
+                    &format!("keys.sets.{name}.current"),
+                    &format!("keys.sets.{name}.next"),
+                ],
                 pair.current.as_ref(),
                 pair.next.as_ref(),
                 &mut errors,
@@ -321,25 +324,23 @@ impl Settings {
 /// A key pair is both keys or neither: QStash verification needs the pair to
 /// survive a roll, and one key alone is a half-finished configuration.
 pub fn check_pair(
-    key: &str,
+    [current_key, next_key]: [&str; 2],
     current: Option<&Secret>,
     next: Option<&Secret>,
     errors: &mut Vec<ConfigError>,
 ) {
-    match (
+    let missing = match (
         current.filter(|s| !s.is_empty()),
         next.filter(|s| !s.is_empty()),
     ) {
-        (Some(_), None) => errors.push(ConfigError::new(
-            format!("{key}.next"),
-            "missing: the current and next signing keys are set together",
-        )),
-        (None, Some(_)) => errors.push(ConfigError::new(
-            format!("{key}.current"),
-            "missing: the current and next signing keys are set together",
-        )),
-        _ => {}
-    }
+        (Some(_), None) => next_key,
+        (None, Some(_)) => current_key,
+        _ => return,
+    };
+    errors.push(ConfigError::new(
+        missing,
+        "missing: the current and next signing keys are set together",
+    ));
 }
 
 #[cfg(test)]

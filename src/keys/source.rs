@@ -48,7 +48,7 @@ pub fn initial_snapshot(
     let var = |name: &str| env(name).filter(|v| !v.is_empty()).map(Secret::from);
     let (env_current, env_next) = (var(ENV_CURRENT), var(ENV_NEXT));
     check_pair(
-        "QSTASH",
+        [ENV_CURRENT, ENV_NEXT],
         env_current.as_ref(),
         env_next.as_ref(),
         &mut errors,
