@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 pub use reason::Reason;
-pub use sign::{SignOptions, sign};
+pub use sign::{SignOptions, sign, sign_payload};
 
 use crate::keys::{KeyPair, KeySlot};
 use token::{B64URL, CompactJws, Header, RawClaims, decode};
