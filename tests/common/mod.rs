@@ -73,7 +73,11 @@ impl SignetBuilder {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, _) in std::env::vars() {
-            if k.starts_with("QSTASH") || k.starts_with("SIGNET") || k == "RUST_LOG" || k.contains("_QSTASH_") {
+            if k.starts_with("QSTASH")
+                || k.starts_with("SIGNET")
+                || k == "RUST_LOG"
+                || k.contains("_QSTASH_")
+            {
                 cmd.env_remove(k);
             }
         }
@@ -96,7 +100,12 @@ impl SignetBuilder {
         let addr = first
             .trim()
             .strip_prefix("signet listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}; logs: {}", logs.lock().unwrap()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {first:?}; logs: {}",
+                    logs.lock().unwrap()
+                )
+            })
             .parse()
             .unwrap();
         let sink = Arc::clone(&logs);
@@ -106,7 +115,12 @@ impl SignetBuilder {
                 sink.lock().unwrap().push('\n');
             }
         });
-        Signet { child, addr, logs, lines }
+        Signet {
+            child,
+            addr,
+            logs,
+            lines,
+        }
     }
 }
 
@@ -120,7 +134,11 @@ impl Signet {
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url()).unwrap().connect().await.expect("connect")
+        Channel::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect")
     }
 
     pub async fn client(&self) -> AuthorizerClient<Channel> {
@@ -149,19 +167,27 @@ impl Signet {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        let ok = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
         assert!(ok.success());
     }
 
-    /// Waits (bounded) for the process to exit.
-    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+    /// Waits (bounded) for the process to exit, leaving the runtime free to
+    /// drive client connections meanwhile (they must answer the server's
+    /// GOAWAY/PING for a graceful close).
+    pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let start = std::time::Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(start.elapsed() < limit, "signet did not exit within {limit:?}");
-            std::thread::sleep(Duration::from_millis(20));
+            assert!(
+                start.elapsed() < limit,
+                "signet did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
@@ -174,7 +200,10 @@ impl Drop for Signet {
 }
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 pub fn key(k: &str) -> SigningKey {
@@ -186,6 +215,14 @@ pub fn token(k: &str, body: &[u8], url: &str) -> String {
     let now = now();
     sign(
         &key(k),
-        &SignOptions { iss: "Upstash", sub: url, exp: now + 300, nbf: now, iat: now, jti: "jwt_test", body },
+        &SignOptions {
+            iss: "Upstash",
+            sub: url,
+            exp: now + 300,
+            nbf: now,
+            iat: now,
+            jti: "jwt_test",
+            body,
+        },
     )
 }
