@@ -364,3 +364,24 @@ async fn reflection_v1_and_v1alpha_list_the_services() {
         );
     }
 }
+
+#[tokio::test]
+async fn oversized_messages_are_resource_exhausted() {
+    let server = Signet::builder()
+        .test_keys()
+        .env("SIGNET__SERVER__MAX_MESSAGE_BYTES", "4096")
+        .start();
+    let mut client = server.client().await;
+    let body = vec![0u8; 8192];
+    let status = client
+        .verify_signature(request(&token(TEST_CURRENT, &body, URL), &body, URL))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    // The server is still serving afterwards.
+    let ok = client
+        .verify_signature(request(&token(TEST_CURRENT, b"", URL), b"", URL))
+        .await
+        .unwrap();
+    assert!(ok.into_inner().valid);
+}

@@ -35,3 +35,21 @@ impl From<ApiError> for Status {
         Status::new(code, e.to_string())
     }
 }
+
+/// tonic reports a request message over the decoding limit as `OUT_OF_RANGE`;
+/// the gRPC convention (and signet's contract) is `RESOURCE_EXHAUSTED`. signet
+/// itself never answers `OUT_OF_RANGE`, so the rewrite cannot hide another error.
+pub fn oversized_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let out_of_range = http::HeaderValue::from(Code::OutOfRange as i32);
+    if response.headers().get("grpc-status") == Some(&out_of_range) {
+        response.headers_mut().insert(
+            "grpc-status",
+            http::HeaderValue::from(Code::ResourceExhausted as i32),
+        );
+        response.headers_mut().insert(
+            "grpc-message",
+            http::HeaderValue::from_static("request message too large"),
+        );
+    }
+    response
+}

@@ -70,6 +70,9 @@ pub async fn run(
     let stop = CancellationToken::new();
     let serve = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(tower::util::MapResponseLayer::new(
+            error::oversized_is_resource_exhausted,
+        ))
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every check signet has, on a fresh machine too: formatting, lints, the
+# Rust unit and integration tests (which start the real server binary), and
+# the benchmark smoke run. Later parts (Helm chart, clients) join here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "rustfmt and clippy components"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "release build (the binary the client tests and load runs use)"
+cargo build --locked --release
+
+step "cargo test"
+cargo test --locked
+
+step "benchmark smoke (compiles and runs each bench once; asserts nothing about speed)"
+cargo bench --locked --bench verify -- --test
