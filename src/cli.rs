@@ -264,31 +264,39 @@ async fn serve_async(loaded: Loaded) -> Result<(), Box<dyn std::error::Error>> {
         keys: loaded.keys,
         limits: loaded.limits,
     });
+    let shutdown = shutdown_signal()?;
     tracing::info!(%addr, "listening");
     // Tests and scripts read the bound address (port 0) from this one stdout line.
     let mut out = std::io::stdout().lock();
     writeln!(out, "signet listening on {addr}")?;
     out.flush()?;
     drop(out);
-    server::run(listener, state, &loaded.server, shutdown_signal()).await?;
+    server::run(listener, state, &loaded.server, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+/// Registers for SIGTERM and SIGINT now (so a signal that arrives before the
+/// server is polled is not fatal) and resolves when either arrives.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
             _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn sign(args: SignArgs) -> ExitCode {
