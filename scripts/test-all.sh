@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check signet has, on a fresh machine too: formatting, lints, the
 # Rust unit and integration tests (which start the real server binary), and
-# the benchmark smoke run. Later parts (Helm chart, clients) join here.
+# the Helm chart checks and the benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,10 @@ cargo build --locked --release
 
 step "cargo test"
 cargo test --locked
+
+step "Helm chart: lint, render, validate against the Kubernetes schemas, refuse insecure values"
+bash scripts/install-helm-tools.sh
+bash scripts/check-helm.sh
 
 step "benchmark smoke (compiles and runs each bench once; asserts nothing about speed)"
 cargo bench --locked --bench verify -- --test
