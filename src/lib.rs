@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
 pub mod keys;
 pub mod secret;
