@@ -2,6 +2,7 @@
 //! reflection and graceful shutdown.
 
 mod authorizer;
+pub mod codec;
 mod error;
 
 use std::{future::Future, sync::Arc, time::Duration};
