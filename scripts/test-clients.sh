@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 
 if [ ! -x target/release/signet ]; then
   step "release build (target/release/signet is missing)"
@@ -20,6 +20,7 @@ step "TypeScript client: npm ci, proto copy check, tsc, node --test"
 (
   cd clients/typescript
   npm ci --no-audit --no-fund --loglevel=error
+  printf '(npm ci done at %ss)\n' "$SECONDS"
   npm test
 )
 
@@ -29,6 +30,9 @@ step "Python client: venv, pip install, stub check, pytest"
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check \
     -r requirements-dev.txt -e '.[test]'
+  printf '(pip install done at %ss)\n' "$SECONDS"
   .venv/bin/python scripts/gen_stubs.py --check
   .venv/bin/python -m pytest -q -rs
 )
+
+step "client suites done"
