@@ -440,6 +440,17 @@ impl Settings {
     }
 }
 
+fn positive_duration(key: &str, value: &str, errors: &mut Vec<ConfigError>) -> Duration {
+    match humantime::parse_duration(value) {
+        Ok(d) if d.is_zero() => {
+            errors.push(ConfigError::new(key, "must be positive"));
+            d
+        }
+        Ok(d) => d,
+        Err(_) => duration(key, value, errors),
+    }
+}
+
 fn key_set_name_ok(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -456,14 +467,9 @@ impl Settings {
     ) -> Result<(KeyRefreshConfig, Option<AdminConfig>), Vec<ConfigError>> {
         let mut errors = Vec::new();
         let k = &self.keys;
-        let reread_interval = duration("keys.reread_interval", &k.reread_interval, &mut errors);
-        if reread_interval.is_zero() {
-            errors.push(ConfigError::new("keys.reread_interval", "must be positive"));
-        }
-        let max_staleness = duration("keys.max_staleness", &k.max_staleness, &mut errors);
-        if max_staleness.is_zero() {
-            errors.push(ConfigError::new("keys.max_staleness", "must be positive"));
-        }
+        let reread_interval =
+            positive_duration("keys.reread_interval", &k.reread_interval, &mut errors);
+        let max_staleness = positive_duration("keys.max_staleness", &k.max_staleness, &mut errors);
         let directory = (!k.directory.is_empty()).then(|| PathBuf::from(&k.directory));
         let qstash_api = k
             .qstash_api
@@ -572,16 +578,14 @@ fn qstash_api(
             "key set names use letters, digits, '-' and '_'",
         ));
     }
-    let mut positive = |key: &str, value: &str| {
-        let d = duration(key, value, errors);
-        if d.is_zero() {
-            errors.push(ConfigError::new(key, "must be positive"));
-        }
-        d
-    };
-    let poll_interval = positive("keys.qstash_api.poll_interval", &s.poll_interval);
-    let refetch_cooldown = positive("keys.qstash_api.refetch_cooldown", &s.refetch_cooldown);
-    let timeout = positive("keys.qstash_api.timeout", &s.timeout);
+    let poll_interval =
+        positive_duration("keys.qstash_api.poll_interval", &s.poll_interval, errors);
+    let refetch_cooldown = positive_duration(
+        "keys.qstash_api.refetch_cooldown",
+        &s.refetch_cooldown,
+        errors,
+    );
+    let timeout = positive_duration("keys.qstash_api.timeout", &s.timeout, errors);
     let min_rotation_interval = duration(
         "keys.qstash_api.min_rotation_interval",
         &s.min_rotation_interval,
@@ -677,6 +681,91 @@ mod tests {
             ]
         );
         assert!(errors.iter().all(|e| !e.to_string().contains("sig_only")));
+    }
+
+    fn settings(toml: &str) -> Settings {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signet.toml");
+        std::fs::write(&path, toml).unwrap();
+        load(Some(&path), env(&[])).unwrap()
+    }
+
+    #[test]
+    fn key_sources_default_to_off() {
+        let (keys, admin) = settings("[keys]\ndirectory = \"\"\n")
+            .validate_keys(|_| None)
+            .unwrap();
+        assert!(keys.directory.is_none(), "the Helm chart renders \"\"");
+        assert!(keys.qstash_api.is_none());
+        assert!(admin.is_none());
+        assert_eq!(keys.reread_interval, Duration::from_secs(30));
+        assert_eq!(keys.max_staleness, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn qstash_api_falls_back_to_the_qstash_variables() {
+        let vars = |name: &str| match name {
+            "QSTASH_URL" => Some("https://qstash-eu-central-1.upstash.io/".to_owned()),
+            "QSTASH_TOKEN" => Some("tok".to_owned()),
+            _ => None,
+        };
+        let (keys, _) = settings("[keys.qstash_api]\nenabled = true\n")
+            .validate_keys(vars)
+            .unwrap();
+        let api = keys.qstash_api.unwrap();
+        assert_eq!(api.url, "https://qstash-eu-central-1.upstash.io");
+        assert_eq!(api.token, Secret::new("tok"));
+        assert_eq!(api.key_set, "default");
+        assert_eq!(api.min_rotation_interval, Duration::from_secs(600));
+
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "from-file\n").unwrap();
+        let (keys, _) = settings(&format!(
+            "[keys.qstash_api]\nenabled = true\ntoken_file = {:?}\n",
+            token_file
+        ))
+        .validate_keys(vars)
+        .unwrap();
+        assert_eq!(keys.qstash_api.unwrap().token, Secret::new("from-file"));
+    }
+
+    #[test]
+    fn key_source_errors_are_reported_together() {
+        let errors = settings(
+            "[keys]\nreread_interval = \"soon\"\nmax_staleness = \"0s\"\n\
+             [keys.qstash_api]\nenabled = true\nurl = \"ftp://x\"\npoll_interval = \"0s\"\n\
+             [admin]\nenabled = true\ntoken_sha256 = [\"abc\"]\n",
+        )
+        .validate_keys(|_| None)
+        .unwrap_err();
+        let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "keys.reread_interval",
+                "keys.max_staleness",
+                "keys.qstash_api.url",
+                "keys.qstash_api.token",
+                "keys.qstash_api.poll_interval",
+                "admin.token_sha256[0]",
+            ]
+        );
+        let errors = settings("[admin]\nenabled = true\n")
+            .validate_keys(|_| None)
+            .unwrap_err();
+        assert_eq!(errors[0].key, "admin.token_sha256");
+    }
+
+    #[test]
+    fn admin_digests_parse() {
+        let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let (_, admin) = settings(&format!(
+            "[admin]\nenabled = true\ntoken_sha256 = [\"{digest}\"]\n"
+        ))
+        .validate_keys(|_| None)
+        .unwrap();
+        assert_eq!(hex::encode(admin.unwrap().token_digests[0]), digest);
     }
 
     #[test]
