@@ -218,6 +218,7 @@ async fn api_with_a_wrong_token_is_a_refresh_error() {
     // The environment's keys stay; the API's failure shows in nothing that
     // leaks the token.
     assert_eq!(row.source, "env");
+    assert!(row.last_refresh_error.contains("401"), "{row:?}");
     assert!(!server.logs().contains("not-the-token"));
     assert!(server.logs().contains("401"), "{}", server.logs());
 }

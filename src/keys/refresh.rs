@@ -308,13 +308,13 @@ impl KeyRefresher {
         } else {
             key_set
         };
-        let source = self
-            .store
-            .snapshot()
-            .get(name)
-            .map(|s| s.source)
-            .ok_or(RefreshError::UnknownKeySet)?;
         let Some(api) = self.api.as_ref().filter(|a| a.key_set == name) else {
+            let source = self
+                .store
+                .snapshot()
+                .get(name)
+                .map(|s| s.source)
+                .ok_or(RefreshError::UnknownKeySet)?;
             return Err(RefreshError::NotRotatable(source));
         };
         let mut last = self.last_rotation.lock().await;
@@ -421,6 +421,27 @@ impl KeyRefresher {
             .any(|(on, s)| *on && s.staleness(now) > self.max_staleness)
     }
 
+    /// The refreshing source that serves (or is meant to serve) a key set,
+    /// so that its errors show even before it ever loaded.
+    fn source_for<'a>(
+        &self,
+        name: &str,
+        set: &KeySet,
+        state: &'a State,
+    ) -> Option<&'a SourceState> {
+        if self.api.as_ref().is_some_and(|a| a.key_set == name) {
+            Some(&state.api)
+        } else if set.source == KeySource::Directory
+            || (self.directory.is_some()
+                && name == DEFAULT_KEY_SET
+                && state.directory.sets.is_empty())
+        {
+            Some(&state.directory)
+        } else {
+            None
+        }
+    }
+
     /// The status of one key set (empty: every key set), one row per pair.
     pub fn status(
         &self,
@@ -442,11 +463,7 @@ impl KeyRefresher {
             let Some(set) = snapshot.get(name) else {
                 continue;
             };
-            let source_state = match set.source {
-                KeySource::Directory => Some(&state.directory),
-                KeySource::QstashApi => Some(&state.api),
-                _ => None,
-            };
+            let source_state = self.source_for(name, set, &state);
             let row = |region: &str, pair| {
                 let (current, next) = fingerprints(pair);
                 KeySetStatus {
