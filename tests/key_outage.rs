@@ -39,6 +39,9 @@ async fn keys_api_outage_keeps_last_known_good_until_max_staleness() {
     let (row, _) = wait_status(&mut admin, "", |r| !r.last_refresh_error.is_empty()).await;
     assert!(row.last_refresh_error.contains("500"), "{row:?}");
     assert_eq!(row.current_fingerprint, fp(TEST_CURRENT));
+    // Within the maximum staleness the replica keeps serving.
+    assert!(row.staleness_seconds < MAX_STALENESS_SECS, "{row:?}");
+    assert_eq!(health(&server).await, ServingStatus::Serving);
     // Last-known-good keys keep verifying.
     assert!(verify_with(&mut client, TEST_CURRENT, "", "").await.valid);
     assert!(verify_with(&mut client, TEST_NEXT, "", "").await.valid);
@@ -79,6 +82,8 @@ async fn key_directory_disappearing_keeps_last_known_good() {
     dir.remove();
     let (row, _) = wait_status(&mut admin, "", |r| !r.last_refresh_error.is_empty()).await;
     assert_eq!(row.source, "directory");
+    assert!(row.staleness_seconds < MAX_STALENESS_SECS, "{row:?}");
+    assert_eq!(health(&server).await, ServingStatus::Serving);
     assert!(verify_with(&mut client, TEST_CURRENT, "", "").await.valid);
     wait_health(&server, ServingStatus::NotServing).await;
     assert!(status(&mut admin, "").await.staleness_seconds >= MAX_STALENESS_SECS);
