@@ -15,6 +15,6 @@ pub use error::KeySourceError;
 pub use key_set::{
     DEFAULT_KEY_SET, KeyLookupError, KeySet, KeySnapshot, KeySource, normalize_region,
 };
-pub use refresh::{KeyRefresher, KeySetStatus, RefreshError};
+pub use refresh::{KeyRefresher, KeySetStatus, RefreshCounters, RefreshError};
 pub use signing_key::{KeyPair, KeySlot, SigningKey};
 pub use store::KeyStore;

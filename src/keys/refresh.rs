@@ -122,11 +122,27 @@ fn rotation_allowed(last: Option<Instant>, now: Instant, min: Duration, force: b
     force || last.is_none_or(|t| now.saturating_duration_since(t) >= min)
 }
 
+/// Counts since start, for metrics (key changes, source reads and failures).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshCounters {
+    /// Key sets whose keys changed (each change counted once).
+    pub key_changes: u64,
+    /// Successful reads of the key directory.
+    pub directory_reads: u64,
+    /// Failed reads of the key directory.
+    pub directory_failures: u64,
+    /// Successful keys-API calls (fetches and rotations).
+    pub api_calls: u64,
+    /// Failed keys-API calls.
+    pub api_failures: u64,
+}
+
 #[derive(Debug)]
 struct State {
     directory: SourceState,
     api: SourceState,
     versions: HashMap<String, u64>,
+    counters: RefreshCounters,
 }
 
 #[derive(Debug)]
@@ -185,6 +201,7 @@ impl KeyRefresher {
                 directory: SourceState::new(now),
                 api: SourceState::new(now),
                 versions: HashMap::new(),
+                counters: RefreshCounters::default(),
             }),
             last_refetch: tokio::sync::Mutex::new(None),
             last_rotation: tokio::sync::Mutex::new(None),
@@ -343,6 +360,13 @@ impl KeyRefresher {
         now: SystemTime,
     ) {
         let mut state = self.lock();
+        let c = &mut state.counters;
+        match (which, result.is_ok()) {
+            (Which::Directory, true) => c.directory_reads += 1,
+            (Which::Directory, false) => c.directory_failures += 1,
+            (Which::Api, true) => c.api_calls += 1,
+            (Which::Api, false) => c.api_failures += 1,
+        }
         let source = match which {
             Which::Directory => &mut state.directory,
             Which::Api => &mut state.api,
@@ -383,6 +407,7 @@ impl KeyRefresher {
                 }
                 _ => {
                     changed = true;
+                    state.counters.key_changes += 1;
                     let version = state.versions.entry(name.clone()).or_default();
                     *version += 1;
                     let (current, next) = fingerprints(set.default.as_ref());
@@ -406,6 +431,11 @@ impl KeyRefresher {
         if changed {
             self.store.replace(KeySnapshot::new(sets));
         }
+    }
+
+    /// Counts since start, for metrics.
+    pub fn counters(&self) -> RefreshCounters {
+        self.lock().counters
     }
 
     /// True when a source has failed to confirm its keys for longer than
@@ -674,6 +704,15 @@ mod tests {
         assert_eq!(
             r.status("nope", later).unwrap_err(),
             RefreshError::UnknownKeySet
+        );
+        assert_eq!(
+            r.counters(),
+            RefreshCounters {
+                key_changes: 2,
+                directory_reads: 2,
+                directory_failures: 1,
+                ..RefreshCounters::default()
+            }
         );
     }
 
