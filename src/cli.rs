@@ -376,6 +376,25 @@ fn verify_once(args: VerifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let keys = Arc::new(loaded.keys);
+    if loaded.refresh.directory.is_some() || loaded.refresh.qstash_api.is_some() {
+        // The keys `serve` would use: one read of the key directory and the keys API.
+        let refresher = KeyRefresher::new(Arc::clone(&keys), &loaded.refresh, SystemTime::now());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match (refresher, runtime) {
+            (Ok(r), Ok(rt)) => rt.block_on(r.reload_all()),
+            (Err(e), _) => {
+                eprintln!("error: cannot set up the key sources: {e}");
+                return ExitCode::from(2);
+            }
+            (_, Err(e)) => {
+                eprintln!("error: cannot start the runtime: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let digest: [u8; 32] = Sha256::digest(&body).into();
     let check = SignatureCheck {
         signature: &args.signature,
@@ -384,7 +403,7 @@ fn verify_once(args: VerifyArgs) -> ExitCode {
         clock_tolerance: loaded.limits.tolerance(None),
         max_signature_bytes: loaded.limits.max_signature_bytes,
     };
-    let snapshot = loaded.keys.snapshot();
+    let snapshot = keys.snapshot();
     let pair = match snapshot.pair(&args.key_set, &args.region) {
         Ok(p) => p,
         Err(e) => {

@@ -376,3 +376,30 @@ async fn a_second_rotation_inside_the_minimum_interval_needs_force() {
     let e = admin.rotate_signing_keys(rotate(true)).await.unwrap_err();
     assert_eq!(e.code(), Code::Unavailable);
 }
+
+#[test]
+fn the_verify_tool_reads_the_key_directory() {
+    let dir = SecretDir::new(&[("current", TEST_CURRENT), ("next", TEST_NEXT)]);
+    let (_cfg, path) = config_file(&format!("[keys]\ndirectory = {:?}\n", dir.path()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args([
+            "verify",
+            "--config",
+            path.to_str().unwrap(),
+            "--url",
+            URL,
+            "--body",
+            "{}",
+        ])
+        .args(["--signature", &token(TEST_NEXT, b"{}", URL)])
+        .env_clear()
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{shown} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shown.contains("\"key_slot\":\"next\""), "{shown}");
+}
