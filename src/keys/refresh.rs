@@ -232,7 +232,17 @@ impl KeyRefresher {
     pub fn spawn(self: &Arc<Self>) -> Vec<JoinHandle<()>> {
         let mut tasks = Vec::new();
         if let Some(dir) = &self.directory {
-            tasks.push(tokio::spawn(Arc::clone(self).watch_directory(dir.clone())));
+            // The watch is in place before this returns (and so before the
+            // listener is announced); the read after it closes the gap
+            // between the first read and the watch.
+            let (tx, events) = mpsc::channel::<bool>(1);
+            let watcher = dir.exists().then(|| watch(dir, tx.clone())).flatten();
+            self.reload_directory();
+            tasks.push(tokio::spawn(Arc::clone(self).watch_directory(
+                dir.clone(),
+                (tx, events),
+                watcher,
+            )));
         }
         if self.api.is_some() {
             tasks.push(tokio::spawn(Arc::clone(self).poll_api()));
@@ -247,9 +257,12 @@ impl KeyRefresher {
         }
     }
 
-    async fn watch_directory(self: Arc<Self>, dir: PathBuf) {
-        let (tx, mut events) = mpsc::channel::<bool>(1);
-        let mut watcher = None;
+    async fn watch_directory(
+        self: Arc<Self>,
+        dir: PathBuf,
+        (tx, mut events): (mpsc::Sender<bool>, mpsc::Receiver<bool>),
+        mut watcher: Option<notify::RecommendedWatcher>,
+    ) {
         let mut tick = tokio::time::interval(self.reread_interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tick.tick().await;
