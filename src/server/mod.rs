@@ -3,6 +3,7 @@
 
 mod admin;
 mod authorizer;
+pub mod codec;
 mod error;
 
 use std::{
