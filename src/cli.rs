@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     config::{self, ConfigError, Settings},
-    keys::{KeyStore, SigningKey, source},
+    keys::{KeyRefresher, KeyStore, SigningKey, source},
     secret::Secret,
     server::{self, AppState},
     telemetry,
@@ -151,6 +151,8 @@ struct Loaded {
     limits: config::VerifyLimits,
     format: config::LogFormat,
     keys: KeyStore,
+    refresh: config::KeyRefreshConfig,
+    admin: Option<config::AdminConfig>,
 }
 
 fn load(args: &ConfigArgs, listen: Option<&str>) -> Result<Loaded, Vec<ConfigError>> {
@@ -165,15 +167,24 @@ fn load(args: &ConfigArgs, listen: Option<&str>) -> Result<Loaded, Vec<ConfigErr
         args.dev,
         SystemTime::now(),
     );
-    match (validated, snapshot) {
-        (Ok((server, limits, format)), Ok(snapshot)) => Ok(Loaded {
+    let key_sources = settings.validate_keys(|name| std::env::var(name).ok());
+    match (validated, snapshot, key_sources) {
+        (Ok((server, limits, format)), Ok(snapshot), Ok((refresh, admin))) => Ok(Loaded {
             settings,
             server,
             limits,
             format,
             keys: KeyStore::new(snapshot),
+            refresh,
+            admin,
         }),
-        (a, b) => Err(a.err().into_iter().chain(b.err()).flatten().collect()),
+        (a, b, c) => Err(a
+            .err()
+            .into_iter()
+            .chain(b.err())
+            .chain(c.err())
+            .flatten()
+            .collect()),
     }
 }
 
@@ -240,7 +251,14 @@ async fn serve_async(loaded: Loaded) -> Result<(), Box<dyn std::error::Error>> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", loaded.server.listen))?;
     let addr = listener.local_addr()?;
-    let snapshot = loaded.keys.snapshot();
+    let keys = Arc::new(loaded.keys);
+    let refresher = Arc::new(
+        KeyRefresher::new(Arc::clone(&keys), &loaded.refresh, SystemTime::now())
+            .map_err(|e| format!("cannot set up the key sources: {e}"))?,
+    );
+    // Read the key directory and the keys API before announcing the listener.
+    refresher.reload_all().await;
+    let snapshot = keys.snapshot();
     for (name, set) in snapshot.sets() {
         match &set.default {
             Some(pair) => tracing::info!(
@@ -248,6 +266,12 @@ async fn serve_async(loaded: Loaded) -> Result<(), Box<dyn std::error::Error>> {
                 source = set.source.as_str(),
                 current = pair.current.fingerprint(),
                 next = pair.next.fingerprint(),
+                "signing keys loaded"
+            ),
+            None if !set.regions.is_empty() => tracing::info!(
+                key_set = name,
+                source = set.source.as_str(),
+                regions = set.regions.len(),
                 "signing keys loaded"
             ),
             None => tracing::warn!(key_set = name, "no signing keys"),
@@ -260,9 +284,15 @@ async fn serve_async(loaded: Loaded) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     drop(snapshot);
+    if loaded.admin.is_some() {
+        tracing::info!("signet.v1.KeyAdmin enabled (admin token required)");
+    }
+    let tasks = refresher.spawn();
     let state = Arc::new(AppState {
-        keys: loaded.keys,
+        keys,
         limits: loaded.limits,
+        key_refresher: refresher,
+        admin: loaded.admin,
     });
     let shutdown = shutdown_signal()?;
     tracing::info!(%addr, "listening");
@@ -272,6 +302,9 @@ async fn serve_async(loaded: Loaded) -> Result<(), Box<dyn std::error::Error>> {
     out.flush()?;
     drop(out);
     server::run(listener, state, &loaded.server, shutdown).await?;
+    for task in tasks {
+        task.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -343,6 +376,25 @@ fn verify_once(args: VerifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let keys = Arc::new(loaded.keys);
+    if loaded.refresh.directory.is_some() || loaded.refresh.qstash_api.is_some() {
+        // The keys `serve` would use: one read of the key directory and the keys API.
+        let refresher = KeyRefresher::new(Arc::clone(&keys), &loaded.refresh, SystemTime::now());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match (refresher, runtime) {
+            (Ok(r), Ok(rt)) => rt.block_on(r.reload_all()),
+            (Err(e), _) => {
+                eprintln!("error: cannot set up the key sources: {e}");
+                return ExitCode::from(2);
+            }
+            (_, Err(e)) => {
+                eprintln!("error: cannot start the runtime: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let digest: [u8; 32] = Sha256::digest(&body).into();
     let check = SignatureCheck {
         signature: &args.signature,
@@ -351,7 +403,7 @@ fn verify_once(args: VerifyArgs) -> ExitCode {
         clock_tolerance: loaded.limits.tolerance(None),
         max_signature_bytes: loaded.limits.max_signature_bytes,
     };
-    let snapshot = loaded.keys.snapshot();
+    let snapshot = keys.snapshot();
     let pair = match snapshot.pair(&args.key_set, &args.region) {
         Ok(p) => p,
         Err(e) => {

@@ -1,24 +1,30 @@
 //! The gRPC server: thin tonic edges over the decision core, plus health,
 //! reflection and graceful shutdown.
 
+mod admin;
 mod authorizer;
 pub mod codec;
 mod error;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
+pub use admin::KeyAdminService;
 pub use authorizer::AuthorizerService;
 pub use error::ApiError;
 
 use crate::{
-    config::{ServerConfig, VerifyLimits},
-    keys::KeyStore,
-    proto::authorizer_server::AuthorizerServer,
+    config::{AdminConfig, ServerConfig, VerifyLimits},
+    keys::{KeyRefresher, KeyStore},
+    proto::{authorizer_server::AuthorizerServer, key_admin_server::KeyAdminServer},
 };
 
 /// The encoded descriptor set of `signet.v1`, served by reflection.
@@ -28,13 +34,20 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 /// The health service name that reports whether signet can decide.
 pub const AUTHORIZER_SERVICE: &str = "signet.v1.Authorizer";
 
+/// How often health re-checks key staleness between key changes.
+const STALENESS_CHECK: Duration = Duration::from_secs(1);
+
 /// What every request handler shares.
 #[derive(Debug)]
 pub struct AppState {
     /// Signing keys.
-    pub keys: KeyStore,
+    pub keys: Arc<KeyStore>,
     /// Verification limits.
     pub limits: VerifyLimits,
+    /// Keeps `keys` in step with the key sources.
+    pub key_refresher: Arc<KeyRefresher>,
+    /// `signet.v1.KeyAdmin`, served only when set.
+    pub admin: Option<AdminConfig>,
 }
 
 /// Server start-up failures.
@@ -66,6 +79,12 @@ pub async fn run(
     };
     let authorizer = AuthorizerServer::new(AuthorizerService::new(Arc::clone(&state)))
         .max_decoding_message_size(config.max_message_bytes);
+    let key_admin = state.admin.clone().map(|admin| {
+        KeyAdminServer::new(KeyAdminService::new(
+            Arc::clone(&state.key_refresher),
+            admin,
+        ))
+    });
 
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let stop = CancellationToken::new();
@@ -78,6 +97,7 @@ pub async fn run(
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(authorizer)
+        .add_optional_service(key_admin)
         .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
     tokio::pin!(serve);
 
@@ -100,18 +120,30 @@ pub async fn run(
 }
 
 /// Keeps `signet.v1.Authorizer`'s health in step with the key store:
-/// SERVING only while keys are loaded.
+/// SERVING only while keys are loaded and no key source has failed to
+/// confirm its keys for longer than `keys.max_staleness`.
 async fn report_health(health: HealthReporter, state: Arc<AppState>) {
     let mut changes = state.keys.subscribe();
+    let mut tick = tokio::time::interval(STALENESS_CHECK);
+    let mut last = None;
     loop {
-        let status = if state.keys.snapshot().has_keys() {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
-        health.set_service_status(AUTHORIZER_SERVICE, status).await;
-        if changes.changed().await.is_err() {
-            return;
+        let serving =
+            state.keys.snapshot().has_keys() && !state.key_refresher.too_stale(SystemTime::now());
+        if last != Some(serving) {
+            if last.is_some() {
+                tracing::warn!(serving, "{AUTHORIZER_SERVICE} health changed");
+            }
+            let status = if serving {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_service_status(AUTHORIZER_SERVICE, status).await;
+            last = Some(serving);
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            _ = tick.tick() => {}
         }
     }
 }
