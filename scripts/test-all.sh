@@ -28,3 +28,4 @@ bash scripts/check-helm.sh
 
 step "benchmark smoke (compiles and runs each bench once; asserts nothing about speed)"
 cargo bench --locked --bench verify -- --test
+cargo bench --locked --bench bearer -- --test

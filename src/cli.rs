@@ -1,4 +1,5 @@
-//! The command line: `serve`, and the tools `sign`, `verify`, `check-config`.
+//! The command line: `serve`, and the tools `sign`, `verify`, `hash-token`,
+//! `check-config`.
 
 use std::{
     io::{Read, Write},
@@ -12,7 +13,9 @@ use clap::{Args, Parser, Subcommand};
 use sha2::{Digest, Sha256};
 
 use crate::{
+    bearer::{Bearer, api_key},
     config::{self, ConfigError, Settings},
+    config_bearer,
     keys::{KeyStore, SigningKey, source},
     secret::Secret,
     server::{self, AppState},
@@ -36,8 +39,17 @@ enum Command {
     Sign(SignArgs),
     /// Verify one signature offline with the configured keys; exit 0 if valid, 1 if not.
     Verify(VerifyArgs),
+    /// Print the SHA-256 digest of an API key, as `[policies.NAME].api_keys`
+    /// stores it. Reads the key from stdin (one line) unless given.
+    HashToken(HashTokenArgs),
     /// Check the configuration, reporting every error at once; exit 1 on any.
     CheckConfig(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+struct HashTokenArgs {
+    /// The API key (prefer stdin: arguments end up in shell history).
+    token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +163,7 @@ struct Loaded {
     limits: config::VerifyLimits,
     format: config::LogFormat,
     keys: KeyStore,
+    bearer: Bearer,
 }
 
 fn load(args: &ConfigArgs, listen: Option<&str>) -> Result<Loaded, Vec<ConfigError>> {
@@ -165,15 +178,23 @@ fn load(args: &ConfigArgs, listen: Option<&str>) -> Result<Loaded, Vec<ConfigErr
         args.dev,
         SystemTime::now(),
     );
-    match (validated, snapshot) {
-        (Ok((server, limits, format)), Ok(snapshot)) => Ok(Loaded {
+    let bearer = config_bearer::build(&settings);
+    match (validated, snapshot, bearer) {
+        (Ok((server, limits, format)), Ok(snapshot), Ok(bearer)) => Ok(Loaded {
             settings,
             server,
             limits,
             format,
             keys: KeyStore::new(snapshot),
+            bearer,
         }),
-        (a, b) => Err(a.err().into_iter().chain(b.err()).flatten().collect()),
+        (a, b, c) => Err(a
+            .err()
+            .into_iter()
+            .chain(b.err())
+            .chain(c.err())
+            .flatten()
+            .collect()),
     }
 }
 
@@ -184,6 +205,7 @@ impl Cli {
             Command::Serve(args) => serve(args),
             Command::Sign(args) => sign(args),
             Command::Verify(args) => verify_once(args),
+            Command::HashToken(args) => hash_token(args),
             Command::CheckConfig(args) => match load(&args, None) {
                 Ok(_) => {
                     println!("configuration OK");
@@ -263,6 +285,7 @@ async fn serve_async(loaded: Loaded) -> Result<(), Box<dyn std::error::Error>> {
     let state = Arc::new(AppState {
         keys: loaded.keys,
         limits: loaded.limits,
+        bearer: loaded.bearer,
     });
     let shutdown = shutdown_signal()?;
     tracing::info!(%addr, "listening");
@@ -374,4 +397,24 @@ fn verify_once(args: VerifyArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+fn hash_token(args: HashTokenArgs) -> ExitCode {
+    let token = match args.token {
+        Some(t) => zeroize::Zeroizing::new(t),
+        None => {
+            let mut line = zeroize::Zeroizing::new(String::new());
+            if let Err(e) = std::io::stdin().read_line(&mut line) {
+                eprintln!("error: cannot read the key from stdin: {e}");
+                return ExitCode::FAILURE;
+            }
+            zeroize::Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned())
+        }
+    };
+    if token.is_empty() {
+        eprintln!("error: the API key is empty");
+        return ExitCode::FAILURE;
+    }
+    println!("{}", api_key::hash_token(&token));
+    ExitCode::SUCCESS
 }

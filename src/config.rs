@@ -5,7 +5,10 @@ use std::{collections::BTreeMap, fmt, net::SocketAddr, path::Path, time::Duratio
 
 use serde::Deserialize;
 
-use crate::secret::Secret;
+use crate::{
+    config_bearer::{DecisionCacheSettings, IssuerSettings, JwksSettings, PolicySettings},
+    secret::Secret,
+};
 
 /// The configuration as written (file + environment), before validation.
 #[derive(Debug, Default, Deserialize)]
@@ -19,6 +22,14 @@ pub struct Settings {
     pub verify: VerifySettings,
     /// Signing keys.
     pub keys: KeySettings,
+    /// JWT issuers (`[issuers.NAME]`).
+    pub issuers: BTreeMap<String, IssuerSettings>,
+    /// Named policies (`[policies.NAME]`).
+    pub policies: BTreeMap<String, PolicySettings>,
+    /// JWKS fetching and caching.
+    pub jwks: JwksSettings,
+    /// Cached bearer decisions.
+    pub decision_cache: DecisionCacheSettings,
 }
 
 /// `[server]`
@@ -174,7 +185,8 @@ impl fmt::Display for ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+    /// A problem with `key`.
+    pub fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
         Self {
             key: key.into(),
             problem: problem.into(),

@@ -15,6 +15,7 @@ pub use authorizer::AuthorizerService;
 pub use error::ApiError;
 
 use crate::{
+    bearer::Bearer,
     config::{ServerConfig, VerifyLimits},
     keys::KeyStore,
     proto::authorizer_server::AuthorizerServer,
@@ -34,6 +35,8 @@ pub struct AppState {
     pub keys: KeyStore,
     /// Verification limits.
     pub limits: VerifyLimits,
+    /// Bearer policies, issuers' keys and the decision cache.
+    pub bearer: Bearer,
 }
 
 /// Server start-up failures.
@@ -99,8 +102,22 @@ pub async fn run(
 }
 
 /// Keeps `signet.v1.Authorizer`'s health in step with the key store:
-/// SERVING only while keys are loaded.
+/// SERVING only while keys are loaded, and not before the issuers' JWKS have
+/// loaded once (or the prefetch timeout passed).
 async fn report_health(health: HealthReporter, state: Arc<AppState>) {
+    let jwks = state.bearer.jwks();
+    if !jwks.is_empty() {
+        health
+            .set_service_status(AUTHORIZER_SERVICE, ServingStatus::NotServing)
+            .await;
+        if tokio::time::timeout(jwks.prefetch_timeout(), jwks.prefetch())
+            .await
+            .is_err()
+        {
+            tracing::warn!("JWKS prefetch timed out: serving; issuers load on first use");
+        }
+        jwks.spawn_refresh();
+    }
     let mut changes = state.keys.subscribe();
     loop {
         let status = if state.keys.snapshot().has_keys() {
