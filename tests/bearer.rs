@@ -134,7 +134,11 @@ async fn jwts_of_every_family_are_accepted_where_configured() {
 #[tokio::test]
 async fn every_denial_has_its_reason() {
     let (_dir, path) = config_file(&static_config());
-    let signet = Signet::builder().arg("--config").arg(path).start();
+    let signet = Signet::builder()
+        .env("RUST_LOG", "trace")
+        .arg("--config")
+        .arg(path)
+        .start();
     let now = bearer_support::now();
     let good = claims(STATIC_ISS, "user-1");
     let with = |k: &str, v: Value| {
@@ -241,6 +245,76 @@ async fn every_denial_has_its_reason() {
         reason(&signet, "", &rs(&good)).await,
         BearerReason::KindNotAllowed
     );
+
+    // Even at trace level, no token or API key reaches the logs.
+    assert_eq!(
+        reason(&signet, "keys", "sk_test_alpha_7Hq2").await,
+        BearerReason::Ok
+    );
+    let logs = signet.logs();
+    assert!(logs.contains("decision"), "trace level was not applied");
+    let signature = valid.rsplit('.').next().unwrap();
+    for secret in [
+        "sk_test_alpha_7Hq2",
+        "sk_test_gamma",
+        signature,
+        &valid[..40],
+    ] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+    }
+}
+
+#[tokio::test]
+async fn readiness_waits_for_the_first_jwks_load() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let issuer = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
+    issuer.set_down(true);
+    let (_dir, path) = config_file(&oidc_config(&issuer, r#"prefetch_timeout = "1h""#));
+    let signet = Signet::builder()
+        .test_keys()
+        .arg("--config")
+        .arg(path)
+        .start();
+    let mut health = HealthClient::new(signet.channel().await);
+    let mut updates = health
+        .watch(HealthCheckRequest {
+            service: "signet.v1.Authorizer".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let limit = std::time::Duration::from_secs(20);
+    loop {
+        let m = tokio::time::timeout(limit, updates.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if m.status() == ServingStatus::NotServing {
+            break;
+        }
+        assert_ne!(
+            m.status(),
+            ServingStatus::Serving,
+            "serving before the JWKS loaded"
+        );
+    }
+    issuer.set_down(false);
+    loop {
+        let m = tokio::time::timeout(limit, updates.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if m.status() == ServingStatus::Serving {
+            break;
+        }
+    }
+    assert!(issuer.jwks_fetches() >= 1);
+    let t = token(RS256, "rsa-1", "k1", &claims(&issuer.url(), "u"));
+    assert_eq!(reason(&signet, "oidc", &t).await, BearerReason::Ok);
 }
 
 #[tokio::test]

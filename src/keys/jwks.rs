@@ -20,6 +20,9 @@ use tokio::{sync::Mutex, time::Instant};
 
 use super::jwt_key::JwtKey;
 
+/// How often the start-up prefetch retries a failing source.
+const PREFETCH_RETRY: Duration = Duration::from_secs(1);
+
 /// Index of a source in the [`JwksCache`].
 pub type JwksSourceId = usize;
 
@@ -213,11 +216,20 @@ impl JwksCache {
         self.config.prefetch_timeout
     }
 
-    /// Loads every source once; returns when each has answered (or failed).
+    /// Loads every source once, retrying a failing source every second
+    /// (the failure cooldown does not apply here); the caller bounds the wait
+    /// with [`JwksCache::prefetch_timeout`].
     pub async fn prefetch(&self) {
         for id in 0..self.sources.len() {
-            if self.refresh(id).await.is_err() {
-                tracing::warn!(issuer = %self.sources[id].name, "JWKS prefetch failed");
+            loop {
+                let mut flight = self.sources[id].flight.lock().await;
+                if self.fresh.contains_key(&id)
+                    || self.fetch_locked(id, &mut flight).await.is_some()
+                {
+                    break;
+                }
+                drop(flight);
+                tokio::time::sleep(PREFETCH_RETRY).await;
             }
         }
     }
