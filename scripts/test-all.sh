@@ -38,6 +38,7 @@ bash scripts/check-helm.sh
 
 step "benchmark smoke (compiles and runs each bench once; asserts nothing about speed)"
 cargo bench --locked --bench verify -- --test
+cargo bench --locked --bench bearer -- --test
 
 step "fuzz: replay each target's corpus, then fuzz it briefly (scripts/fuzz.sh SECONDS for longer runs)"
 bash scripts/fuzz.sh "${SIGNET_FUZZ_SECONDS:-20}"

@@ -1,4 +1,5 @@
-//! The command line: `serve`, and the tools `sign`, `verify`, `check-config`.
+//! The command line: `serve`, and the tools `sign`, `verify`, `hash-token`,
+//! `check-config`.
 
 use std::{
     io::{Read, Write},
@@ -12,7 +13,9 @@ use clap::{Args, Parser, Subcommand};
 use sha2::{Digest, Sha256};
 
 use crate::{
+    bearer::{Bearer, api_key},
     config::{self, ConfigError, Settings},
+    config_bearer,
     keys::{KeyRefresher, KeyStore, SigningKey, source},
     secret::Secret,
     server::{self, AppState},
@@ -36,8 +39,17 @@ enum Command {
     Sign(SignArgs),
     /// Verify one signature offline with the configured keys; exit 0 if valid, 1 if not.
     Verify(VerifyArgs),
+    /// Print the SHA-256 digest of an API key, as `[policies.NAME].api_keys`
+    /// stores it. Reads the key from stdin (one line) unless given.
+    HashToken(HashTokenArgs),
     /// Check the configuration, reporting every error at once; exit 1 on any.
     CheckConfig(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+struct HashTokenArgs {
+    /// The API key (prefer stdin: arguments end up in shell history).
+    token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +165,7 @@ struct Loaded {
     keys: KeyStore,
     refresh: config::KeyRefreshConfig,
     admin: Option<config::AdminConfig>,
+    bearer: Bearer,
 }
 
 fn load(args: &ConfigArgs, listen: Option<&str>) -> Result<Loaded, Vec<ConfigError>> {
@@ -168,21 +181,26 @@ fn load(args: &ConfigArgs, listen: Option<&str>) -> Result<Loaded, Vec<ConfigErr
         SystemTime::now(),
     );
     let key_sources = settings.validate_keys(|name| std::env::var(name).ok());
-    match (validated, snapshot, key_sources) {
-        (Ok((server, limits, format)), Ok(snapshot), Ok((refresh, admin))) => Ok(Loaded {
-            settings,
-            server,
-            limits,
-            format,
-            keys: KeyStore::new(snapshot),
-            refresh,
-            admin,
-        }),
-        (a, b, c) => Err(a
+    let bearer = config_bearer::build(&settings);
+    match (validated, snapshot, key_sources, bearer) {
+        (Ok((server, limits, format)), Ok(snapshot), Ok((refresh, admin)), Ok(bearer)) => {
+            Ok(Loaded {
+                settings,
+                server,
+                limits,
+                format,
+                keys: KeyStore::new(snapshot),
+                refresh,
+                admin,
+                bearer,
+            })
+        }
+        (a, b, c, d) => Err(a
             .err()
             .into_iter()
             .chain(b.err())
             .chain(c.err())
+            .chain(d.err())
             .flatten()
             .collect()),
     }
@@ -195,6 +213,7 @@ impl Cli {
             Command::Serve(args) => serve(args),
             Command::Sign(args) => sign(args),
             Command::Verify(args) => verify_once(args),
+            Command::HashToken(args) => hash_token(args),
             Command::CheckConfig(args) => match load(&args, None) {
                 Ok(_) => {
                     println!("configuration OK");
@@ -293,6 +312,7 @@ async fn serve_async(loaded: Loaded) -> Result<(), Box<dyn std::error::Error>> {
         limits: loaded.limits,
         key_refresher: refresher,
         admin: loaded.admin,
+        bearer: loaded.bearer,
     });
     let shutdown = shutdown_signal()?;
     tracing::info!(%addr, "listening");
@@ -426,4 +446,24 @@ fn verify_once(args: VerifyArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+fn hash_token(args: HashTokenArgs) -> ExitCode {
+    let token = match args.token {
+        Some(t) => zeroize::Zeroizing::new(t),
+        None => {
+            let mut line = zeroize::Zeroizing::new(String::new());
+            if let Err(e) = std::io::stdin().read_line(&mut line) {
+                eprintln!("error: cannot read the key from stdin: {e}");
+                return ExitCode::FAILURE;
+            }
+            zeroize::Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned())
+        }
+    };
+    if token.is_empty() {
+        eprintln!("error: the API key is empty");
+        return ExitCode::FAILURE;
+    }
+    println!("{}", api_key::hash_token(&token));
+    ExitCode::SUCCESS
 }

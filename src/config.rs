@@ -11,7 +11,10 @@ use std::{
 
 use serde::Deserialize;
 
-use crate::secret::Secret;
+use crate::{
+    config_bearer::{DecisionCacheSettings, IssuerSettings, JwksSettings, PolicySettings},
+    secret::Secret,
+};
 
 /// The configuration as written (file + environment), before validation.
 #[derive(Debug, Default, Deserialize)]
@@ -27,6 +30,14 @@ pub struct Settings {
     pub keys: KeySettings,
     /// The `signet.v1.KeyAdmin` service.
     pub admin: AdminSettings,
+    /// JWT issuers (`[issuers.NAME]`).
+    pub issuers: BTreeMap<String, IssuerSettings>,
+    /// Named policies (`[policies.NAME]`).
+    pub policies: BTreeMap<String, PolicySettings>,
+    /// JWKS fetching and caching.
+    pub jwks: JwksSettings,
+    /// Cached bearer decisions.
+    pub decision_cache: DecisionCacheSettings,
 }
 
 /// `[server]`
@@ -297,7 +308,8 @@ impl fmt::Display for ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+    /// A problem with `key`.
+    pub fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
         Self {
             key: key.into(),
             problem: problem.into(),

@@ -2,10 +2,13 @@
 //! Upstash QStash / Workflow requests. See the README for the architecture.
 #![forbid(unsafe_code)]
 
+pub mod authorize;
+pub mod bearer;
 pub mod cli;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod config;
+pub mod config_bearer;
 pub mod keys;
 pub mod replay;
 pub mod secret;

@@ -1,9 +1,12 @@
 //! Key material: signing keys, key sets, the lock-free `KeyStore`, and the
 //! sources that fill it (environment, configuration file, a watched key
-//! directory, the QStash keys API), kept fresh by the `KeyRefresher`.
+//! directory, the QStash keys API), kept fresh by the `KeyRefresher`; JWT
+//! verification keys and the JWKS cache.
 
 pub mod directory;
 mod error;
+mod jwks;
+mod jwt_key;
 mod key_set;
 pub mod qstash_api;
 pub mod refresh;
@@ -12,6 +15,8 @@ pub mod source;
 mod store;
 
 pub use error::KeySourceError;
+pub use jwks::{JwksCache, JwksConfig, JwksError, JwksLocation, JwksSourceId, LoadedKeys, max_age};
+pub use jwt_key::{JwtKey, JwtKeyError, algorithm};
 pub use key_set::{
     DEFAULT_KEY_SET, KeyLookupError, KeySet, KeySnapshot, KeySource, normalize_region,
 };

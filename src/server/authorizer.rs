@@ -4,8 +4,12 @@ use std::{sync::Arc, time::SystemTime};
 
 use tonic::{Request, Response, Status};
 
+use serde_json::Value;
+
 use super::{AppState, error::ApiError};
 use crate::{
+    authorize,
+    bearer::{self, CredentialKind, Decision},
     keys::{KeyLookupError, KeySlot},
     proto::{self, authorizer_server::Authorizer},
     verify::{self, Body, Reason, SignatureCheck, Verdict},
@@ -44,6 +48,19 @@ fn body<'a>(raw: Option<&'a [u8]>, digest: Option<&'a [u8]>) -> Result<Body<'a>,
     }
 }
 
+/// A request's headers as `(name, value)` pairs.
+fn pairs(headers: &[proto::HttpHeader]) -> impl Iterator<Item = (&str, &str)> + Clone {
+    headers.iter().map(|h| (h.name.as_str(), h.value.as_str()))
+}
+
+fn lookup_error(e: KeyLookupError) -> ApiError {
+    match e {
+        KeyLookupError::UnknownKeySet => ApiError::UnknownKeySet,
+        // A region without keys is a denial, answered by `verify_in`.
+        KeyLookupError::NoKeys | KeyLookupError::UnknownRegion => ApiError::NoKeys,
+    }
+}
+
 impl AuthorizerService {
     fn verify_signature(
         &self,
@@ -59,25 +76,94 @@ impl AuthorizerService {
             clock_tolerance: limits.tolerance(req.clock_tolerance_seconds),
             max_signature_bytes: limits.max_signature_bytes,
         };
-        let snapshot = self.state.keys.snapshot();
-        match snapshot.pair(&req.key_set, &req.region) {
-            Ok(pair) => {
-                let verdict = verify::verify(&check, pair, now);
-                if verdict.reason == Reason::NoKeyMatched {
-                    // Neither key: the account may have rolled; a refreshing
-                    // source re-fetches (single-flight, with a cooldown).
-                    self.state.keys.request_refetch();
-                }
-                Ok(verdict)
-            }
-            Err(KeyLookupError::UnknownRegion) => Ok(Verdict {
-                reason: Reason::UnknownRegion,
-                key_slot: None,
-                claims: None,
-            }),
-            Err(KeyLookupError::UnknownKeySet) => Err(ApiError::UnknownKeySet),
-            Err(KeyLookupError::NoKeys) => Err(ApiError::NoKeys),
+        self.check_signature(&check, &req.key_set, &req.region, now)
+    }
+
+    /// The QStash signature check shared by `VerifySignature` and `Authorize`.
+    fn check_signature(
+        &self,
+        check: &SignatureCheck<'_>,
+        key_set: &str,
+        region: &str,
+        now: u64,
+    ) -> Result<Verdict, ApiError> {
+        let verdict = verify::verify_in(check, &self.state.keys.snapshot(), key_set, region, now)
+            .map_err(lookup_error)?;
+        if verdict.reason == Reason::NoKeyMatched {
+            // Neither key: the account may have rolled; a refreshing source
+            // re-fetches (single-flight, with a cooldown).
+            self.state.keys.request_refetch();
         }
+        Ok(verdict)
+    }
+
+    async fn authorize_request(
+        &self,
+        req: &proto::AuthorizeRequest,
+        now: u64,
+    ) -> Result<proto::AuthorizeResponse, ApiError> {
+        let policy = self.state.bearer.policy(&req.policy)?;
+        let body = body(req.body.as_deref(), req.body_sha256.as_deref())?;
+        let headers = &req.headers;
+        let header = |name| authorize::header(pairs(headers), name).unwrap_or_default();
+        let failure_callback = authorize::is_failure_callback(pairs(headers));
+        let (run_signature, run_bearer) = authorize::checks(policy.require, failure_callback);
+        let signature = if run_signature {
+            let limits = &self.state.limits;
+            let check = SignatureCheck {
+                signature: header("upstash-signature"),
+                body,
+                url: if policy.check_url { &req.url } else { "" },
+                clock_tolerance: limits.tolerance(None),
+                max_signature_bytes: limits.max_signature_bytes,
+            };
+            let key_set = if req.key_set.is_empty() {
+                &policy.key_set
+            } else {
+                &req.key_set
+            };
+            Some(self.check_signature(&check, key_set, header("upstash-region"), now)?)
+        } else {
+            None
+        };
+        let bearer = if run_bearer {
+            let forwarded = authorize::header(pairs(headers), "authorization").map(str::to_owned);
+            let credential = match (forwarded, body) {
+                (Some(h), _) => h,
+                (None, Body::Raw(raw)) if failure_callback => {
+                    authorize::source_authorization(raw).unwrap_or_default()
+                }
+                (None, _) => String::new(),
+            };
+            Some(
+                self.state
+                    .bearer
+                    .authorize(policy, &credential, now)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let reason = authorize::decide(
+            policy.require,
+            failure_callback,
+            signature.as_ref(),
+            bearer.as_deref(),
+        );
+        let subject = bearer
+            .as_deref()
+            .filter(|b| b.is_allowed())
+            .map(|b| b.subject.clone())
+            .unwrap_or_default();
+        Ok(proto::AuthorizeResponse {
+            allowed: reason == authorize::Reason::Ok,
+            reason: authorize_reason(reason) as i32,
+            message: reason.message().to_owned(),
+            failure_callback,
+            signature: signature.map(signature_response),
+            bearer: bearer.as_deref().map(bearer_response),
+            subject,
+        })
     }
 }
 
@@ -102,16 +188,45 @@ impl Authorizer for AuthorizerService {
 
     async fn authorize_bearer(
         &self,
-        _request: Request<proto::AuthorizeBearerRequest>,
+        request: Request<proto::AuthorizeBearerRequest>,
     ) -> Result<Response<proto::AuthorizeBearerResponse>, Status> {
-        Err(ApiError::Unimplemented.into())
+        let req = request.into_inner();
+        let bearer = &self.state.bearer;
+        let decision = async {
+            let policy = bearer.policy(&req.policy)?;
+            bearer
+                .authorize(policy, &req.authorization, unix_now())
+                .await
+        }
+        .await
+        .map_err(ApiError::from)
+        .inspect_err(|e| tracing::debug!(rpc = "AuthorizeBearer", error = %e, "call refused"))?;
+        tracing::debug!(
+            rpc = "AuthorizeBearer",
+            policy = %req.policy,
+            reason = decision.reason.as_str(),
+            "decision"
+        );
+        Ok(Response::new(bearer_response(&decision)))
     }
 
     async fn authorize(
         &self,
-        _request: Request<proto::AuthorizeRequest>,
+        request: Request<proto::AuthorizeRequest>,
     ) -> Result<Response<proto::AuthorizeResponse>, Status> {
-        Err(ApiError::Unimplemented.into())
+        let req = request.into_inner();
+        let response = self
+            .authorize_request(&req, unix_now())
+            .await
+            .inspect_err(|e| tracing::debug!(rpc = "Authorize", error = %e, "call refused"))?;
+        tracing::debug!(
+            rpc = "Authorize",
+            policy = %req.policy,
+            allowed = response.allowed,
+            failure_callback = response.failure_callback,
+            "decision"
+        );
+        Ok(Response::new(response))
     }
 }
 
@@ -156,4 +271,76 @@ fn signature_reason(r: Reason) -> proto::SignatureReason {
         Reason::UnknownRegion => P::UnknownRegion,
         Reason::Replayed => P::Replayed,
     }
+}
+
+/// Bearer decision → wire response.
+pub fn bearer_response(d: &Decision) -> proto::AuthorizeBearerResponse {
+    proto::AuthorizeBearerResponse {
+        allowed: d.is_allowed(),
+        reason: bearer_reason(d.reason) as i32,
+        message: d.reason.message().to_owned(),
+        subject: d.subject.clone(),
+        issuer: d.issuer.clone(),
+        scopes: d.scopes.clone(),
+        expires_at: d.expires_at,
+        claims: d.claims.as_ref().map(to_struct),
+        credential_kind: match d.kind {
+            None => proto::CredentialKind::Unspecified,
+            Some(CredentialKind::Jwt) => proto::CredentialKind::Jwt,
+            Some(CredentialKind::ApiKey) => proto::CredentialKind::ApiKey,
+        } as i32,
+    }
+}
+
+fn bearer_reason(r: bearer::Reason) -> proto::BearerReason {
+    use bearer::Reason as R;
+    use proto::BearerReason as P;
+    match r {
+        R::Ok => P::Ok,
+        R::Missing => P::Missing,
+        R::Malformed => P::Malformed,
+        R::Expired => P::Expired,
+        R::NotYetValid => P::NotYetValid,
+        R::BadSignature => P::BadSignature,
+        R::UnknownKeyId => P::UnknownKeyId,
+        R::WrongIssuer => P::WrongIssuer,
+        R::WrongAudience => P::WrongAudience,
+        R::MissingScope => P::MissingScope,
+        R::UnknownApiKey => P::UnknownApiKey,
+        R::MissingClaim => P::MissingClaim,
+        R::AlgorithmNotAllowed => P::AlgorithmNotAllowed,
+        R::KindNotAllowed => P::KindNotAllowed,
+    }
+}
+
+fn authorize_reason(r: authorize::Reason) -> proto::AuthorizeReason {
+    use authorize::Reason as R;
+    use proto::AuthorizeReason as P;
+    match r {
+        R::Ok => P::Ok,
+        R::SignatureDenied => P::SignatureDenied,
+        R::BearerDenied => P::BearerDenied,
+        R::NoCheckPassed => P::NoCheckPassed,
+    }
+}
+
+fn to_struct(map: &serde_json::Map<String, Value>) -> prost_types::Struct {
+    prost_types::Struct {
+        fields: map.iter().map(|(k, v)| (k.clone(), to_value(v))).collect(),
+    }
+}
+
+fn to_value(v: &Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    let kind = match v {
+        Value::Null => Kind::NullValue(0),
+        Value::Bool(b) => Kind::BoolValue(*b),
+        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        Value::String(s) => Kind::StringValue(s.clone()),
+        Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.iter().map(to_value).collect(),
+        }),
+        Value::Object(o) => Kind::StructValue(to_struct(o)),
+    };
+    prost_types::Value { kind: Some(kind) }
 }

@@ -2,6 +2,8 @@
 
 use tonic::{Code, Status};
 
+use crate::bearer::BearerError;
+
 /// Why a call could not be answered with a decision. Client-facing messages
 /// are fixed strings; nothing from the request is echoed back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -18,9 +20,6 @@ pub enum ApiError {
     /// The key set has no keys loaded: signet cannot decide, and never allows.
     #[error("no signing keys loaded for this key set")]
     NoKeys,
-    /// The RPC exists in the contract but is not served by this build.
-    #[error("not implemented")]
-    Unimplemented,
     /// A `KeyAdmin` call came without an admin credential.
     #[error("admin credential required: authorization: Bearer <admin token>")]
     AdminCredentialMissing,
@@ -48,16 +47,27 @@ pub enum ApiError {
     /// The key source could not be reached (details in the logs and key status).
     #[error("the key source failed; see GetKeyStatus")]
     KeySourceFailed,
+    /// The request names a policy that is not configured.
+    #[error("unknown policy")]
+    UnknownPolicy,
+    /// An issuer's keys could not be loaded (and no last-known-good copy is
+    /// fresh enough): signet cannot decide, and never allows.
+    #[error("issuer keys unavailable")]
+    IssuerUnavailable,
+}
+
+impl From<BearerError> for ApiError {
+    fn from(e: BearerError) -> Self {
+        match e {
+            BearerError::UnknownPolicy => Self::UnknownPolicy,
+            BearerError::IssuerUnavailable => Self::IssuerUnavailable,
+        }
+    }
 }
 
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Self {
         let code = match e {
-            ApiError::BothBodies | ApiError::BadDigest | ApiError::UnknownKeySet => {
-                Code::InvalidArgument
-            }
-            ApiError::NoKeys | ApiError::KeySourceFailed => Code::Unavailable,
-            ApiError::Unimplemented => Code::Unimplemented,
             ApiError::AdminCredentialMissing | ApiError::AdminCredentialRejected => {
                 Code::Unauthenticated
             }
@@ -65,6 +75,13 @@ impl From<ApiError> for Status {
             | ApiError::RotateStatic
             | ApiError::RotateDev
             | ApiError::RotationTooSoon => Code::FailedPrecondition,
+            ApiError::BothBodies
+            | ApiError::BadDigest
+            | ApiError::UnknownKeySet
+            | ApiError::UnknownPolicy => Code::InvalidArgument,
+            ApiError::NoKeys | ApiError::KeySourceFailed | ApiError::IssuerUnavailable => {
+                Code::Unavailable
+            }
         };
         Status::new(code, e.to_string())
     }

@@ -22,6 +22,7 @@ pub use authorizer::AuthorizerService;
 pub use error::ApiError;
 
 use crate::{
+    bearer::Bearer,
     config::{AdminConfig, ServerConfig, VerifyLimits},
     keys::{KeyRefresher, KeyStore},
     proto::{authorizer_server::AuthorizerServer, key_admin_server::KeyAdminServer},
@@ -48,6 +49,8 @@ pub struct AppState {
     pub key_refresher: Arc<KeyRefresher>,
     /// `signet.v1.KeyAdmin`, served only when set.
     pub admin: Option<AdminConfig>,
+    /// Bearer policies, issuers' keys and the decision cache.
+    pub bearer: Bearer,
 }
 
 /// Server start-up failures.
@@ -120,9 +123,23 @@ pub async fn run(
 }
 
 /// Keeps `signet.v1.Authorizer`'s health in step with the key store:
-/// SERVING only while keys are loaded and no key source has failed to
-/// confirm its keys for longer than `keys.max_staleness`.
+/// SERVING only while keys are loaded, no key source has failed to confirm
+/// its keys for longer than `keys.max_staleness`, and not before the issuers'
+/// JWKS have loaded once (or the prefetch timeout passed).
 async fn report_health(health: HealthReporter, state: Arc<AppState>) {
+    let jwks = state.bearer.jwks();
+    if !jwks.is_empty() {
+        health
+            .set_service_status(AUTHORIZER_SERVICE, ServingStatus::NotServing)
+            .await;
+        if tokio::time::timeout(jwks.prefetch_timeout(), jwks.prefetch())
+            .await
+            .is_err()
+        {
+            tracing::warn!("JWKS prefetch timed out: serving; issuers load on first use");
+        }
+        jwks.spawn_refresh();
+    }
     let mut changes = state.keys.subscribe();
     let mut tick = tokio::time::interval(STALENESS_CHECK);
     let mut last = None;

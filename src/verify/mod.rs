@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 pub use reason::Reason;
 pub use sign::{SignOptions, sign, sign_payload};
 
-use crate::keys::{KeyPair, KeySlot};
+use crate::keys::{KeyLookupError, KeyPair, KeySlot, KeySnapshot};
 use token::{B64URL, CompactJws, Header, RawClaims, decode};
 
 /// The body a signature is checked against.
@@ -156,6 +156,23 @@ pub fn verify(check: &SignatureCheck<'_>, keys: &KeyPair, now: u64) -> Verdict {
             jwt_id: raw.jti.as_deref().unwrap_or_default().to_owned(),
             body_hash: raw.body.as_deref().unwrap_or_default().to_owned(),
         }),
+    }
+}
+
+/// Verifies with the pair of `key_set` (empty = default) and `region` (the
+/// `upstash-region` header as received) in `snapshot`. A region without keys
+/// is a denial; a missing key set or keys are errors of the call.
+pub fn verify_in(
+    check: &SignatureCheck<'_>,
+    snapshot: &KeySnapshot,
+    key_set: &str,
+    region: &str,
+    now: u64,
+) -> Result<Verdict, KeyLookupError> {
+    match snapshot.pair(key_set, region) {
+        Ok(pair) => Ok(verify(check, pair, now)),
+        Err(KeyLookupError::UnknownRegion) => Ok(Verdict::denied(Reason::UnknownRegion)),
+        Err(e) => Err(e),
     }
 }
 

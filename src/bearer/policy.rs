@@ -1,0 +1,90 @@
+//! Named policies and the JWT issuers they accept (validated configuration).
+
+use std::sync::Arc;
+
+use jsonwebtoken::Algorithm;
+
+use super::api_key::ApiKey;
+use crate::keys::{JwksSourceId, JwtKey};
+
+/// What a policy requires of a whole request (`Authorize`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Require {
+    /// A valid QStash signature (the built-in default).
+    Signature,
+    /// A valid bearer credential.
+    Bearer,
+    /// Both.
+    Both,
+    /// At least one of the two.
+    Either,
+}
+
+impl Require {
+    /// True when the bearer check is part of this requirement.
+    pub fn wants_bearer(self) -> bool {
+        self != Self::Signature
+    }
+
+    /// True when the signature check is part of this requirement.
+    pub fn wants_signature(self) -> bool {
+        self != Self::Bearer
+    }
+}
+
+/// A named policy.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Its name (`default` for the default policy).
+    pub name: String,
+    /// What a whole request needs.
+    pub require: Require,
+    /// Key set for the signature check; empty = the default set.
+    pub key_set: String,
+    /// Compare the signature's `sub` with the request url.
+    pub check_url: bool,
+    /// JWT issuers accepted.
+    pub issuers: Vec<Arc<Issuer>>,
+    /// API keys accepted.
+    pub api_keys: Vec<ApiKey>,
+    /// Scopes every accepted credential must carry.
+    pub required_scopes: Vec<String>,
+}
+
+impl Policy {
+    /// The built-in default: a valid QStash signature and nothing else.
+    pub fn signature_only(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            require: Require::Signature,
+            key_set: String::new(),
+            check_url: false,
+            issuers: Vec::new(),
+            api_keys: Vec::new(),
+            required_scopes: Vec::new(),
+        }
+    }
+}
+
+/// A JWT issuer: what its tokens must say and where its keys come from.
+#[derive(Debug)]
+pub struct Issuer {
+    /// Configuration name.
+    pub name: String,
+    /// The exact `iss` value.
+    pub issuer: String,
+    /// Accepted `aud` values; empty = `aud` not checked.
+    pub audiences: Vec<String>,
+    /// Algorithms accepted (never taken from the token alone).
+    pub algorithms: Vec<Algorithm>,
+    /// Seconds of leeway on `exp` and `nbf`.
+    pub leeway: u64,
+    /// Claims that must be present.
+    pub required_claims: Vec<String>,
+    /// The claim holding scopes (a space-separated string or an array).
+    pub scope_claim: String,
+    /// Keys from the configuration.
+    pub static_keys: Vec<JwtKey>,
+    /// A JWKS URL or OIDC discovery source.
+    pub jwks: Option<JwksSourceId>,
+}

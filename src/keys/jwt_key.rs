@@ -1,0 +1,202 @@
+//! One JWT verification key, bound to the algorithm family it was configured
+//! (or published) for, so it is never used with another family.
+
+use std::fmt;
+
+use jsonwebtoken::{
+    Algorithm, DecodingKey,
+    jwk::{AlgorithmParameters, EllipticCurve, Jwk},
+};
+
+use crate::secret::Secret;
+
+/// A verification key: an optional `kid`, the algorithms it may verify, and
+/// the prepared key.
+#[derive(Clone)]
+pub struct JwtKey {
+    kid: Option<String>,
+    algorithms: Vec<Algorithm>,
+    key: DecodingKey,
+}
+
+/// Why a key could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwtKeyError {
+    /// The algorithm name is not one signet verifies.
+    #[error("unknown algorithm {0:?}")]
+    UnknownAlgorithm(String),
+    /// The key material does not parse as a key of the algorithm's family.
+    #[error("not a valid {0} key")]
+    BadKey(&'static str),
+    /// A JWK of a type signet never accepts from a key set (`oct`, unknown curves).
+    #[error("unsupported JWK type")]
+    UnsupportedJwk,
+}
+
+/// Parses an algorithm name (`RS256`, `ES256`, `EdDSA`, `HS256`…).
+pub fn algorithm(name: &str) -> Result<Algorithm, JwtKeyError> {
+    name.parse()
+        .map_err(|_| JwtKeyError::UnknownAlgorithm(name.to_owned()))
+}
+
+/// The algorithms of one family a key of that family may verify.
+fn same_family(alg: Algorithm) -> Vec<Algorithm> {
+    alg.family().algorithms().to_vec()
+}
+
+impl JwtKey {
+    /// A PEM public key (RSA, EC or Ed25519) for the family of `alg`.
+    pub fn from_pem(kid: Option<String>, alg: Algorithm, pem: &[u8]) -> Result<Self, JwtKeyError> {
+        use jsonwebtoken::AlgorithmFamily as F;
+        let (key, what) = match alg.family() {
+            F::Rsa => (DecodingKey::from_rsa_pem(pem), "RSA"),
+            F::Ec => (DecodingKey::from_ec_pem(pem), "EC"),
+            F::Ed => (DecodingKey::from_ed_pem(pem), "Ed25519"),
+            F::Hmac => return Err(JwtKeyError::BadKey("PEM (HMAC keys are secrets)")),
+        };
+        Ok(Self {
+            kid,
+            algorithms: restrict_ec(alg),
+            key: key.map_err(|_| JwtKeyError::BadKey(what))?,
+        })
+    }
+
+    /// An HMAC secret (HS256/384/512).
+    pub fn from_secret(
+        kid: Option<String>,
+        alg: Algorithm,
+        secret: &Secret,
+    ) -> Result<Self, JwtKeyError> {
+        if alg.family() != jsonwebtoken::AlgorithmFamily::Hmac || secret.is_empty() {
+            return Err(JwtKeyError::BadKey("HMAC secret"));
+        }
+        Ok(Self {
+            kid,
+            algorithms: same_family(alg),
+            key: DecodingKey::from_secret(secret.expose())
+                .map_err(|_| JwtKeyError::BadKey("HMAC secret"))?,
+        })
+    }
+
+    /// A public JWK. Symmetric (`oct`) keys are refused: a key set is public,
+    /// so an HMAC key in it would let anyone sign. With `alg` in the JWK the key
+    /// verifies only that algorithm; `configured` (from the configuration)
+    /// must then agree with it.
+    pub fn from_jwk(jwk: &Jwk, configured: Option<Algorithm>) -> Result<Self, JwtKeyError> {
+        let published = match jwk.common.key_algorithm {
+            Some(a) => Some(
+                a.to_string()
+                    .parse::<Algorithm>()
+                    .map_err(|_| JwtKeyError::UnsupportedJwk)?,
+            ),
+            None => None,
+        };
+        let algorithms = match (&jwk.algorithm, published.or(configured)) {
+            (AlgorithmParameters::OctetKey(_), _) => return Err(JwtKeyError::UnsupportedJwk),
+            (_, Some(alg)) => restrict_ec(alg),
+            (AlgorithmParameters::RSA(_), None) => same_family(Algorithm::RS256),
+            (AlgorithmParameters::EllipticCurve(p), None) => match p.curve {
+                EllipticCurve::P256 => vec![Algorithm::ES256],
+                EllipticCurve::P384 => vec![Algorithm::ES384],
+                _ => return Err(JwtKeyError::UnsupportedJwk),
+            },
+            (AlgorithmParameters::OctetKeyPair(_), None) => vec![Algorithm::EdDSA],
+            _ => return Err(JwtKeyError::UnsupportedJwk),
+        };
+        if let (Some(p), Some(c)) = (published, configured)
+            && p != c
+        {
+            return Err(JwtKeyError::BadKey(
+                "JWK (its alg differs from the configured one)",
+            ));
+        }
+        let family_matches = matches!(
+            (&jwk.algorithm, algorithms[0].family()),
+            (
+                AlgorithmParameters::RSA(_),
+                jsonwebtoken::AlgorithmFamily::Rsa
+            ) | (
+                AlgorithmParameters::EllipticCurve(_),
+                jsonwebtoken::AlgorithmFamily::Ec
+            ) | (
+                AlgorithmParameters::OctetKeyPair(_),
+                jsonwebtoken::AlgorithmFamily::Ed
+            )
+        );
+        if !family_matches {
+            return Err(JwtKeyError::UnsupportedJwk);
+        }
+        Ok(Self {
+            kid: jwk.common.key_id.clone(),
+            algorithms,
+            key: DecodingKey::from_jwk(jwk).map_err(|_| JwtKeyError::BadKey("JWK"))?,
+        })
+    }
+
+    /// The key id, if the key has one.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// True when this key may verify a token signed with `alg`.
+    pub fn accepts(&self, alg: Algorithm) -> bool {
+        self.algorithms.contains(&alg)
+    }
+
+    /// The prepared key.
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.key
+    }
+}
+
+/// An EC key is bound to its curve's one algorithm; other families accept
+/// every algorithm of the family (RS256/PS256… share a key).
+fn restrict_ec(alg: Algorithm) -> Vec<Algorithm> {
+    match alg {
+        Algorithm::ES256 | Algorithm::ES384 => vec![alg],
+        other => same_family(other),
+    }
+}
+
+impl fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtKey")
+            .field("kid", &self.kid)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_keys_are_bound_to_their_family() {
+        let pem = include_bytes!("../../tests/fixtures/jwt/rsa-1.pub.pem");
+        let k = JwtKey::from_pem(Some("r".into()), Algorithm::RS256, pem).unwrap();
+        assert!(k.accepts(Algorithm::RS256) && k.accepts(Algorithm::PS256));
+        assert!(!k.accepts(Algorithm::HS256));
+        assert!(!k.accepts(Algorithm::ES256));
+        assert!(JwtKey::from_pem(None, Algorithm::ES256, pem).is_err());
+        assert!(JwtKey::from_pem(None, Algorithm::HS256, pem).is_err());
+    }
+
+    #[test]
+    fn secrets_are_hmac_only() {
+        let s = Secret::new("shh");
+        assert!(JwtKey::from_secret(None, Algorithm::RS256, &s).is_err());
+        let k = JwtKey::from_secret(None, Algorithm::HS256, &s).unwrap();
+        assert!(k.accepts(Algorithm::HS512) && !k.accepts(Algorithm::RS256));
+        assert!(!format!("{k:?}").contains("shh"));
+    }
+
+    #[test]
+    fn oct_jwks_are_refused() {
+        let jwk: Jwk = serde_json::from_str(r#"{"kty":"oct","k":"c2ho","kid":"x"}"#).unwrap();
+        assert_eq!(
+            JwtKey::from_jwk(&jwk, None).unwrap_err(),
+            JwtKeyError::UnsupportedJwk
+        );
+    }
+}
