@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check signet has, on a fresh machine too: formatting, lints, the
 # Rust unit and integration tests (which start the real server binary), and
-# the Helm chart checks and the benchmark smoke run.
+# the Helm chart checks, the benchmark smoke run and the load generator smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,3 +28,7 @@ bash scripts/check-helm.sh
 
 step "benchmark smoke (compiles and runs each bench once; asserts nothing about speed)"
 cargo bench --locked --bench verify -- --test
+
+step "load generator smoke (a few seconds end to end against a fresh server; asserts nothing about speed)"
+target/release/signet-load --concurrency 4 --connections 2 --duration 300ms --warmup 0s \
+  --half-rate --startup-samples 1
