@@ -313,3 +313,24 @@ fn the_header_fast_path_is_the_hs256_header() {
     let other = format!("{input}.{tag}");
     assert!(verify(&check(&other, Body::Raw(b""), ""), &keys, 100).is_valid());
 }
+
+#[test]
+fn a_payload_larger_than_the_stack_buffer_still_verifies() {
+    let keys = pair("k", "n");
+    let url = format!("https://svc.test/{}", "a".repeat(3000));
+    let token = sign(
+        &keys.current,
+        &SignOptions {
+            iss: "Upstash",
+            sub: &url,
+            exp: NOW + 60,
+            nbf: NOW,
+            iat: NOW,
+            jti: "jwt_long",
+            body: b"b",
+        },
+    );
+    let v = verify(&check(&token, Body::Raw(b"b"), &url), &keys, NOW);
+    assert!(v.is_valid(), "{v:?}");
+    assert_eq!(v.claims.unwrap().subject, url);
+}
