@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check signet has, on a fresh machine too: formatting, lints, the
 # Rust unit and integration tests (which start the real server binary), the
-# TypeScript and Python client suites (scripts/test-clients.sh), and the Helm
-# chart checks and the benchmark smoke run.
+# TypeScript and Python client suites (scripts/test-clients.sh), the Helm
+# chart checks, the benchmark and load generator smoke runs, and the fuzzers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +39,10 @@ bash scripts/check-helm.sh
 step "benchmark smoke (compiles and runs each bench once; asserts nothing about speed)"
 cargo bench --locked --bench verify -- --test
 cargo bench --locked --bench bearer -- --test
+
+step "load generator smoke (a few seconds end to end against a fresh server; asserts nothing about speed)"
+target/release/signet-load --concurrency 4 --connections 2 --duration 300ms --warmup 0s \
+  --half-rate --startup-samples 1
 
 step "fuzz: replay each target's corpus, then fuzz it briefly (scripts/fuzz.sh SECONDS for longer runs)"
 bash scripts/fuzz.sh "${SIGNET_FUZZ_SECONDS:-20}"

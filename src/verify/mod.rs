@@ -98,8 +98,15 @@ impl Verdict {
     }
 }
 
-// Room for any header or payload under the default 8 KiB signature limit.
-const STACK_BUFFER: usize = 6 * 1024;
+/// base64url of `{"alg":"HS256","typ":"JWT"}`, the header every QStash signer
+/// sends: accepted as is, without decoding and parsing it on each request.
+const QSTASH_HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+
+// Room for the decoded payload of an ordinary QStash token (claims plus a url
+// of up to ~700 bytes); larger ones are decoded onto the heap. Kept small
+// because the buffer is zeroed on every call (a 6 KiB one cost 6% of a verify
+// under callgrind).
+const STACK_BUFFER: usize = 1024;
 
 /// Verifies a QStash signature at unix time `now` (seconds).
 ///
@@ -118,13 +125,15 @@ pub fn verify(check: &SignatureCheck<'_>, keys: &KeyPair, now: u64) -> Verdict {
         return Verdict::denied(Reason::Malformed);
     };
     let mut buf = [0u8; STACK_BUFFER];
-    let Some(header) = decode(jws.header, &mut buf) else {
-        return Verdict::denied(Reason::Malformed);
-    };
-    match serde_json::from_slice::<Header<'_>>(&header) {
-        Ok(h) if h.alg == "HS256" => {}
-        Ok(_) => return Verdict::denied(Reason::UnsupportedAlgorithm),
-        Err(_) => return Verdict::denied(Reason::Malformed),
+    if jws.header != QSTASH_HEADER {
+        let Some(header) = decode(jws.header, &mut buf) else {
+            return Verdict::denied(Reason::Malformed);
+        };
+        match serde_json::from_slice::<Header<'_>>(&header) {
+            Ok(h) if h.alg == "HS256" => {}
+            Ok(_) => return Verdict::denied(Reason::UnsupportedAlgorithm),
+            Err(_) => return Verdict::denied(Reason::Malformed),
+        }
     }
     let mut tag = [0u8; 64];
     let Ok(tag_len) = B64URL.decode_slice(jws.signature, &mut tag) else {

@@ -286,3 +286,51 @@ fn any_single_byte_change_to_the_token_is_rejected() {
         assert!(!v.is_valid(), "byte {i} changed but still valid");
     }
 }
+
+#[test]
+fn the_header_fast_path_is_the_hs256_header() {
+    let decoded = B64URL.decode(QSTASH_HEADER).unwrap();
+    let header: Header<'_> = serde_json::from_slice(&decoded).unwrap();
+    assert_eq!(header.alg, "HS256");
+    // Any other spelling of the same header still goes through the parser.
+    let keys = pair("k1", "k2");
+    let spaced = B64URL.encode(br#"{"alg": "HS256", "typ": "JWT"}"#);
+    let token = sign(
+        &keys.current,
+        &SignOptions {
+            iss: "Upstash",
+            sub: "",
+            exp: 200,
+            nbf: 0,
+            iat: 0,
+            jti: "j",
+            body: b"",
+        },
+    );
+    let payload = token.split('.').nth(1).unwrap();
+    let input = format!("{spaced}.{payload}");
+    let tag = B64URL.encode(keys.current.sign(input.as_bytes()));
+    let other = format!("{input}.{tag}");
+    assert!(verify(&check(&other, Body::Raw(b""), ""), &keys, 100).is_valid());
+}
+
+#[test]
+fn a_payload_larger_than_the_stack_buffer_still_verifies() {
+    let keys = pair("k", "n");
+    let url = format!("https://svc.test/{}", "a".repeat(3000));
+    let token = sign(
+        &keys.current,
+        &SignOptions {
+            iss: "Upstash",
+            sub: &url,
+            exp: NOW + 60,
+            nbf: NOW,
+            iat: NOW,
+            jti: "jwt_long",
+            body: b"b",
+        },
+    );
+    let v = verify(&check(&token, Body::Raw(b"b"), &url), &keys, NOW);
+    assert!(v.is_valid(), "{v:?}");
+    assert_eq!(v.claims.unwrap().subject, url);
+}
