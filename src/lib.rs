@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod keys;
+pub mod metrics;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 use super::{AppState, error::ApiError};
 use crate::{
     keys::{KeyLookupError, KeySlot},
+    metrics::Outcome,
     proto::{self, authorizer_server::Authorizer},
     verify::{self, Body, Reason, SignatureCheck, Verdict},
 };
@@ -89,7 +90,14 @@ impl Authorizer for AuthorizerService {
             reason = verdict.reason.as_str(),
             "decision"
         );
-        Ok(Response::new(signature_response(verdict)))
+        let outcome = Outcome {
+            allowed: verdict.is_valid(),
+            reason: verdict.reason.as_str(),
+            key_slot: key_slot_label(verdict.key_slot),
+        };
+        let mut response = Response::new(signature_response(verdict));
+        outcome.attach(&mut response);
+        Ok(response)
     }
 
     async fn authorize_bearer(
@@ -104,6 +112,15 @@ impl Authorizer for AuthorizerService {
         _request: Request<proto::AuthorizeRequest>,
     ) -> Result<Response<proto::AuthorizeResponse>, Status> {
         Err(ApiError::Unimplemented.into())
+    }
+}
+
+/// The `key_slot` metrics label.
+fn key_slot_label(slot: Option<KeySlot>) -> &'static str {
+    match slot {
+        None => "",
+        Some(KeySlot::Current) => "current",
+        Some(KeySlot::Next) => "next",
     }
 }
 

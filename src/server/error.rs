@@ -18,6 +18,12 @@ pub enum ApiError {
     /// The key set has no keys loaded: signet cannot decide, and never allows.
     #[error("no signing keys loaded for this key set")]
     NoKeys,
+    /// The caller presented no valid credential (caller token).
+    #[error("caller not authenticated")]
+    Unauthenticated,
+    /// The caller's identity is not allowed to call this service.
+    #[error("caller not allowed")]
+    PermissionDenied,
     /// The RPC exists in the contract but is not served by this build.
     #[error("not implemented")]
     Unimplemented,
@@ -31,6 +37,8 @@ impl From<ApiError> for Status {
             }
             ApiError::NoKeys => Code::Unavailable,
             ApiError::Unimplemented => Code::Unimplemented,
+            ApiError::Unauthenticated => Code::Unauthenticated,
+            ApiError::PermissionDenied => Code::PermissionDenied,
         };
         Status::new(code, e.to_string())
     }
