@@ -55,16 +55,23 @@ pub fn init(
         LogFormat::Human => output.boxed(),
         LogFormat::Json => output.json().flatten_event(true).boxed(),
     };
-    let mut layers = vec![output];
-    let mut guard = TelemetryGuard::default();
     #[cfg(feature = "otel")]
-    if let Some(otel) = otel {
-        let (layer, provider) = otel_layer(otel)?;
-        layers.push(layer);
-        guard.provider = Some(provider);
-    }
+    let (export, guard) = match otel {
+        Some(otel) => {
+            let (layer, provider) = otel_layer(otel)?;
+            let guard = TelemetryGuard {
+                provider: Some(provider),
+            };
+            (Some(layer), guard)
+        }
+        None => (None, TelemetryGuard::default()),
+    };
     #[cfg(not(feature = "otel"))]
-    let _ = (otel, &mut guard);
+    let (export, guard): (Option<BoxLayer>, _) = {
+        let _ = otel;
+        (None, TelemetryGuard::default())
+    };
+    let layers: Vec<BoxLayer> = std::iter::once(output).chain(export).collect();
     let subscriber = Registry::default().with(layers).with(filter);
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| TelemetryError::AlreadyInitialised)?;
