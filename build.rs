@@ -13,6 +13,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         // Bodies stay `Bytes`: decoded without a copy out of the HTTP/2 frame.
         .bytes(".signet.v1")
+        // Undecodable requests are INVALID_ARGUMENT, not INTERNAL.
+        .codec_path("crate::server::codec::StrictCodec")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check signet has, on a fresh machine too: formatting, lints, the
-# Rust unit and integration tests (which start the real server binary), and
-# the Helm chart checks and the benchmark smoke run.
+# Rust unit and integration tests (which start the real server binary), the
+# TypeScript and Python client suites (scripts/test-clients.sh), and the Helm
+# chart checks and the benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,9 @@ cargo clippy --locked --all-targets --features client,otel -- -D warnings
 
 step "release build (the binary the client tests and load runs use)"
 cargo build --locked --release
+
+step "client suites: TypeScript and Python against target/release/signet"
+bash scripts/test-clients.sh
 
 step "cargo test"
 cargo test --locked --features client,otel

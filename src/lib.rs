@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod keys;
 pub mod metrics;
+pub mod replay;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

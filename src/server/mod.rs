@@ -3,6 +3,7 @@
 
 mod authorizer;
 pub mod caller;
+pub mod codec;
 mod error;
 pub mod observe;
 pub mod tls;

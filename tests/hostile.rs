@@ -1,0 +1,608 @@
+//! Hostile input against the real server: malformed protobuf, oversized and
+//! out-of-range fields, invalid UTF-8, deeply nested and duplicated claims.
+//! Every call must be answered with a decision (never "allowed" unless the
+//! request really is valid) or with INVALID_ARGUMENT / RESOURCE_EXHAUSTED;
+//! afterwards the server is still SERVING, still decides correctly and its
+//! memory stays bounded.
+
+mod common;
+#[path = "hostile/wire.rs"]
+mod wire;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use bytes::Bytes;
+use common::*;
+use prost::Message;
+use sha2::{Digest, Sha256};
+use signet::proto::{SignatureReason, VerifySignatureRequest, VerifySignatureResponse};
+use tonic::{Code, transport::Channel};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use wire::{Wire, call};
+
+const VERIFY: &str = "/signet.v1.Authorizer/VerifySignature";
+
+/// What a hostile call must get back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Expect {
+    /// A decision that allows: only for requests that are genuinely valid.
+    Allowed,
+    /// A denial with exactly this reason.
+    Denied(SignatureReason),
+    /// A denial, whatever the reason.
+    AnyDenial,
+    /// No decision: this status code.
+    Refused(Code),
+}
+
+struct Case {
+    name: &'static str,
+    message: Bytes,
+    expect: Expect,
+}
+
+fn case(name: &'static str, message: Bytes, expect: Expect) -> Case {
+    Case {
+        name,
+        message,
+        expect,
+    }
+}
+
+fn typed(name: &'static str, req: VerifySignatureRequest, expect: Expect) -> Case {
+    case(name, req.encode_to_vec().into(), expect)
+}
+
+fn request(signature: &str, body: &[u8], url: &str) -> VerifySignatureRequest {
+    VerifySignatureRequest {
+        signature: signature.into(),
+        body: Some(Bytes::copy_from_slice(body)),
+        url: url.into(),
+        ..Default::default()
+    }
+}
+
+/// A token MACed with the test key over any header and payload, so the
+/// checks after the MAC see hostile claims.
+fn signed(header: &[u8], payload: &[u8]) -> String {
+    let input = format!("{}.{}", B64.encode(header), B64.encode(payload));
+    let tag = B64.encode(key(TEST_CURRENT).sign(input.as_bytes()));
+    format!("{input}.{tag}")
+}
+
+const HS256: &[u8] = br#"{"alg":"HS256","typ":"JWT"}"#;
+
+/// Valid claims for body `{}` and [`URL`] with one field replaced by `patch`
+/// (a JSON fragment like `"exp":"soon"`), appended last so it wins or
+/// duplicates.
+fn claims_with(patch: &str) -> Vec<u8> {
+    let now = now();
+    let body = B64.encode(Sha256::digest(b"{}"));
+    let mut c = format!(
+        r#"{{"iss":"Upstash","sub":"{URL}","exp":{},"nbf":{now},"iat":{now},"jti":"j","body":"{body}""#,
+        now + 300
+    );
+    if !patch.is_empty() {
+        c.push(',');
+        c.push_str(patch);
+    }
+    c.push('}');
+    c.into_bytes()
+}
+
+fn verify_cases() -> Vec<Case> {
+    use Expect::*;
+    use SignatureReason as R;
+    let good = token(TEST_CURRENT, b"{}", URL);
+    let good_req = || request(&good, b"{}", URL);
+    let mut cases = vec![
+        // Control: the hostile suite must be able to tell allowed from denied.
+        typed("valid request", good_req(), Allowed),
+        // Malformed protobuf.
+        case(
+            "invalid UTF-8 in signature",
+            Wire::new().bytes(1, b"ey\xff\xfe.a.b").build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "invalid UTF-8 in url",
+            Wire::new()
+                .bytes(1, good.as_bytes())
+                .bytes(4, b"https://\xc0\x80/")
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "invalid UTF-8 in key_set",
+            Wire::new().bytes(5, b"\xed\xa0\x80").build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "invalid UTF-8 in region",
+            Wire::new().bytes(6, b"us\xffeast").build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "truncated varint",
+            Wire::new().raw(&[0x38, 0xff, 0xff]).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "length past the end",
+            Wire::new()
+                .varint(1 << 3 | 2)
+                .varint(1000)
+                .raw(b"short")
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "ten-byte length varint",
+            Wire::new()
+                .raw(&[
+                    0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+                ])
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "invalid wire type 7",
+            Wire::new().raw(&[0x0f, 0x00]).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "field number 0",
+            Wire::new().raw(&[0x02, 0x00]).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "unmatched end-group",
+            Wire::new().raw(&[0x0c]).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "signature sent as varint",
+            Wire::new().int(1, 42).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "body sent as varint",
+            Wire::new().bytes(1, good.as_bytes()).int(2, 7).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "tolerance sent as bytes",
+            Wire::new()
+                .bytes(1, good.as_bytes())
+                .bytes(7, b"60")
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        // Well-formed protobuf with odd content.
+        case("empty message", Bytes::new(), Denied(R::Missing)),
+        case(
+            "unknown fields are ignored",
+            Wire::new()
+                .raw(&good_req().encode_to_vec())
+                .bytes(99, b"x")
+                .int(1000, 1)
+                .build(),
+            Allowed,
+        ),
+        case(
+            "ten thousand unknown fields",
+            {
+                let mut w = Wire::new().raw(&good_req().encode_to_vec());
+                for i in 0..10_000 {
+                    w = w.int(100 + i, i);
+                }
+                w.build()
+            },
+            Allowed,
+        ),
+        case(
+            "duplicate signature field, forged one last",
+            Wire::new()
+                .raw(&good_req().encode_to_vec())
+                .bytes(1, b"a.b.c")
+                .build(),
+            AnyDenial,
+        ),
+        case(
+            "duplicate body field, altered one last",
+            Wire::new()
+                .raw(&good_req().encode_to_vec())
+                .bytes(2, b"{\"x\":1}")
+                .build(),
+            Denied(R::BodyMismatch),
+        ),
+        case(
+            "tolerance beyond u32",
+            Wire::new()
+                .raw(&good_req().encode_to_vec())
+                .int(7, u64::MAX)
+                .build(),
+            Allowed,
+        ),
+        // Sizes.
+        typed(
+            "signature one byte over the limit",
+            request(&"a".repeat(8 * 1024 + 1), b"{}", URL),
+            Denied(R::TooLarge),
+        ),
+        typed(
+            "signature of 1 MiB",
+            request(&"e".repeat(1 << 20), b"{}", URL),
+            Denied(R::TooLarge),
+        ),
+        typed(
+            "message over the size limit",
+            request(&good, &vec![0; 9 << 20], URL),
+            Refused(Code::ResourceExhausted),
+        ),
+        typed(
+            "url of 1 MiB",
+            request(&good, b"{}", &"u".repeat(1 << 20)),
+            Denied(R::UrlMismatch),
+        ),
+        typed(
+            "key_set of 64 KiB",
+            VerifySignatureRequest {
+                key_set: "k".repeat(64 << 10),
+                ..good_req()
+            },
+            Refused(Code::InvalidArgument),
+        ),
+        typed(
+            "digest of 31 bytes",
+            VerifySignatureRequest {
+                body: None,
+                body_sha256: Some(Bytes::from(vec![0; 31])),
+                ..good_req()
+            },
+            Refused(Code::InvalidArgument),
+        ),
+        typed(
+            "digest of 33 bytes",
+            VerifySignatureRequest {
+                body: None,
+                body_sha256: Some(Bytes::from(vec![0; 33])),
+                ..good_req()
+            },
+            Refused(Code::InvalidArgument),
+        ),
+        typed(
+            "empty digest",
+            VerifySignatureRequest {
+                body: None,
+                body_sha256: Some(Bytes::new()),
+                ..good_req()
+            },
+            Refused(Code::InvalidArgument),
+        ),
+        typed(
+            "body and digest both",
+            VerifySignatureRequest {
+                body_sha256: Some(Bytes::from(Sha256::digest(b"{}").to_vec())),
+                ..good_req()
+            },
+            Refused(Code::InvalidArgument),
+        ),
+        // Token shapes.
+        typed("two dots only", request("..", b"{}", URL), AnyDenial),
+        typed(
+            "four parts",
+            request(&format!("{good}.x"), b"{}", URL),
+            Denied(R::Malformed),
+        ),
+        typed(
+            "ten thousand dots",
+            request(&".".repeat(8000), b"{}", URL),
+            AnyDenial,
+        ),
+        typed(
+            "whitespace around the token",
+            request(&format!(" {good}\n"), b"{}", URL),
+            AnyDenial,
+        ),
+        typed(
+            "non-ASCII token",
+            request("ëÿ.ü.ß", b"{}", URL),
+            Denied(R::Malformed),
+        ),
+        typed(
+            "NUL bytes in the token",
+            request(&format!("{good}\0"), b"{}", URL),
+            AnyDenial,
+        ),
+        typed(
+            "padded base64",
+            request(&format!("{}=", good.split('.').next().unwrap()), b"{}", URL),
+            Denied(R::Malformed),
+        ),
+        typed(
+            "header is not JSON",
+            request(&signed(b"not json", &claims_with("")), b"{}", URL),
+            Denied(R::Malformed),
+        ),
+        typed(
+            "alg none",
+            request(&signed(br#"{"alg":"none"}"#, &claims_with("")), b"{}", URL),
+            Denied(R::UnsupportedAlgorithm),
+        ),
+        typed(
+            "alg HS512",
+            request(&signed(br#"{"alg":"HS512"}"#, &claims_with("")), b"{}", URL),
+            Denied(R::UnsupportedAlgorithm),
+        ),
+        typed(
+            "alg missing",
+            request(&signed(br#"{"typ":"JWT"}"#, &claims_with("")), b"{}", URL),
+            Denied(R::Malformed),
+        ),
+        typed(
+            "alg as a number",
+            request(&signed(br#"{"alg":256}"#, &claims_with("")), b"{}", URL),
+            Denied(R::Malformed),
+        ),
+        typed(
+            "tag of 1000 bytes",
+            request(&format!("{}{}", good, "A".repeat(1300)), b"{}", URL),
+            AnyDenial,
+        ),
+        // Claims behind a valid MAC.
+        // An unknown claim is ignored however deep it nests: the MAC is genuine.
+        typed(
+            "claims nested 2000 deep",
+            request(
+                &signed(
+                    HS256,
+                    &claims_with(&format!("\"x\":{}{}", "[".repeat(2000), "]".repeat(2000))),
+                ),
+                b"{}",
+                URL,
+            ),
+            Allowed,
+        ),
+        typed(
+            "duplicate exp claim",
+            request(&signed(HS256, &claims_with("\"exp\":1")), b"{}", URL),
+            AnyDenial,
+        ),
+        typed(
+            "duplicate iss claim",
+            request(&signed(HS256, &claims_with("\"iss\":\"Evil\"")), b"{}", URL),
+            AnyDenial,
+        ),
+        typed(
+            "exp as a string",
+            request(
+                &signed(HS256, &claims_with("\"exp\":\"tomorrow\"")),
+                b"{}",
+                URL,
+            ),
+            AnyDenial,
+        ),
+        typed(
+            "exp beyond f64",
+            request(
+                &signed(HS256, br#"{"iss":"Upstash","exp":1e400}"#),
+                b"{}",
+                URL,
+            ),
+            AnyDenial,
+        ),
+        typed(
+            "exp negative",
+            request(&signed(HS256, br#"{"iss":"Upstash","exp":-1}"#), b"{}", URL),
+            AnyDenial,
+        ),
+        typed(
+            "exp NaN-like",
+            request(
+                &signed(HS256, br#"{"iss":"Upstash","exp":NaN}"#),
+                b"{}",
+                URL,
+            ),
+            Denied(R::Malformed),
+        ),
+        typed(
+            "nbf at u64::MAX",
+            request(
+                &signed(
+                    HS256,
+                    format!(
+                        r#"{{"iss":"Upstash","exp":{},"nbf":18446744073709551615}}"#,
+                        now() + 300
+                    )
+                    .as_bytes(),
+                ),
+                b"{}",
+                URL,
+            ),
+            Denied(R::NotYetValid),
+        ),
+        typed(
+            "iss as a number",
+            request(
+                &signed(HS256, br#"{"iss":1,"exp":99999999999}"#),
+                b"{}",
+                URL,
+            ),
+            AnyDenial,
+        ),
+        typed(
+            "claims are an array",
+            request(&signed(HS256, b"[1,2,3]"), b"{}", URL),
+            Denied(R::Malformed),
+        ),
+        typed(
+            "claims are a bare string",
+            request(&signed(HS256, b"\"Upstash\""), b"{}", URL),
+            Denied(R::Malformed),
+        ),
+        typed(
+            "body claim is not base64",
+            request(&signed(HS256, &claims_with("\"body\":\"!!!\"")), b"{}", URL),
+            AnyDenial,
+        ),
+        typed(
+            "body claim of 5 KiB",
+            request(
+                &signed(
+                    HS256,
+                    &claims_with(&format!("\"body\":\"{}\"", "A".repeat(5000))),
+                ),
+                b"{}",
+                URL,
+            ),
+            AnyDenial,
+        ),
+        typed(
+            "invalid UTF-8 inside the claims",
+            request(&signed(HS256, b"{\"iss\":\"Ups\xfftash\"}"), b"{}", URL),
+            Denied(R::Malformed),
+        ),
+        typed(
+            "url with a trailing NUL",
+            request(&good, b"{}", &format!("{URL}\0")),
+            Denied(R::UrlMismatch),
+        ),
+        typed(
+            "body with one extra byte",
+            request(&good, b"{} ", URL),
+            Denied(R::BodyMismatch),
+        ),
+    ];
+    cases.push(typed(
+        "unknown region",
+        VerifySignatureRequest {
+            region: "MARS-NORTH-1".into(),
+            ..good_req()
+        },
+        Allowed,
+    ));
+    cases
+}
+
+/// Runs every case, then returns a description of each mismatch.
+async fn run<R: Message + Default>(
+    channel: &Channel,
+    path: &'static str,
+    cases: Vec<Case>,
+    outcome: impl Fn(&R) -> (bool, i32),
+    ok: i32,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for c in cases {
+        let got = call(channel, path, c.message).await;
+        let verdict = match &got {
+            Ok(bytes) => match R::decode(bytes.clone()) {
+                Ok(response) => {
+                    let (allowed, reason) = outcome(&response);
+                    if allowed != (reason == ok) {
+                        failures.push(format!(
+                            "{}: allowed={allowed} with reason {reason}",
+                            c.name
+                        ));
+                    }
+                    Ok((allowed, reason))
+                }
+                Err(e) => {
+                    failures.push(format!("{}: undecodable response: {e}", c.name));
+                    continue;
+                }
+            },
+            Err(status) => Err(status.code()),
+        };
+        let fine = match (c.expect, verdict) {
+            (Expect::Allowed, Ok((true, _))) => true,
+            (Expect::Denied(want), Ok((false, reason))) => reason == want as i32,
+            (Expect::AnyDenial, Ok((false, _))) => true,
+            (Expect::Refused(want), Err(code)) => code == want,
+            _ => false,
+        };
+        if !fine {
+            failures.push(format!(
+                "{}: expected {:?}, got {verdict:?}",
+                c.name, c.expect
+            ));
+        }
+        if let Err(code) = verdict {
+            assert!(
+                matches!(code, Code::InvalidArgument | Code::ResourceExhausted),
+                "{}: answered {code:?}: a hostile call must get a decision, INVALID_ARGUMENT or RESOURCE_EXHAUSTED",
+                c.name
+            );
+        }
+    }
+    failures
+}
+
+/// Resident memory of a process, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+async fn assert_still_serving(server: &Signet, channel: &Channel) {
+    let status = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: "signet.v1.Authorizer".into(),
+        })
+        .await
+        .expect("health answers")
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+    let mut client = server.client().await;
+    let good = token(TEST_CURRENT, b"{}", URL);
+    let answer = client
+        .verify_signature(request(&good, b"{}", URL))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.valid, "still decides correctly afterwards");
+}
+
+#[tokio::test]
+async fn verify_signature_survives_hostile_calls() {
+    let server = Signet::builder().test_keys().start();
+    let channel = server.channel().await;
+    let cases = verify_cases();
+    assert!(cases.len() >= 40, "only {} cases", cases.len());
+    let before = rss_kib(server.pid());
+    let failures = run::<VerifySignatureResponse>(
+        &channel,
+        VERIFY,
+        cases,
+        |r| (r.valid, r.reason),
+        SignatureReason::Ok as i32,
+    )
+    .await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The whole suite again, ten times: memory must not grow with traffic.
+    let warm = rss_kib(server.pid());
+    for _ in 0..10 {
+        run::<VerifySignatureResponse>(
+            &channel,
+            VERIFY,
+            verify_cases(),
+            |r| (r.valid, r.reason),
+            SignatureReason::Ok as i32,
+        )
+        .await;
+    }
+    let after = rss_kib(server.pid());
+    println!("RSS: start {before} KiB, after one pass {warm} KiB, after eleven {after} KiB");
+    assert!(
+        after < warm + 32 * 1024,
+        "RSS grew from {warm} KiB to {after} KiB"
+    );
+    assert_still_serving(&server, &channel).await;
+}
