@@ -52,10 +52,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     let bare = service_fn(handler as Handler);
     c.bench_function("bare handler", |b| {
-        b.iter(|| {
-            rt.block_on(bare.clone().oneshot(black_box(request())))
-                .unwrap()
-        })
+        b.iter(|| rt.block_on(bare.oneshot(black_box(request()))).unwrap())
     });
     let rpcs = Arc::new(RpcNames::from_descriptor_sets(&[FILE_DESCRIPTOR_SET]));
     let observed = ObserveLayer::new(Metrics::new(), rpcs).layer(bare);
