@@ -309,11 +309,16 @@ async fn serve_async(loaded: Loaded) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(listener) = metrics_listener {
         let metrics_addr = listener.local_addr()?;
         tracing::info!(addr = %metrics_addr, "metrics listening");
-        tokio::spawn(metrics::serve(
+        let serving = metrics::serve(
             listener,
             Arc::clone(&state),
             stop_metrics.clone().cancelled_owned(),
-        ));
+        );
+        tokio::spawn(async move {
+            if let Err(e) = serving.await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        });
     }
     tracing::info!(%addr, tls = tls.is_some(), "listening");
     // Tests and scripts read the bound address (port 0) from this one stdout line.
