@@ -23,6 +23,12 @@ cargo build --locked --release
 step "client suites: TypeScript and Python against target/release/signet"
 bash scripts/test-clients.sh
 
+step "redis-server (the replay-protection tests start their own)"
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+command -v redis-server >/dev/null ||
+    { as_root apt-get install -y redis-server >/dev/null 2>&1 ||
+      { as_root apt-get update >/dev/null && as_root apt-get install -y redis-server >/dev/null; }; }
+
 step "cargo test"
 cargo test --locked --features client,otel
 
@@ -32,3 +38,6 @@ bash scripts/check-helm.sh
 
 step "benchmark smoke (compiles and runs each bench once; asserts nothing about speed)"
 cargo bench --locked --bench verify -- --test
+
+step "fuzz: replay each target's corpus, then fuzz it briefly (scripts/fuzz.sh SECONDS for longer runs)"
+bash scripts/fuzz.sh "${SIGNET_FUZZ_SECONDS:-20}"

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::{self, ConfigError, Settings},
-    keys::{KeyStore, SigningKey, source},
+    keys::{KeyRefresher, KeyStore, SigningKey, source},
     metrics::{self, Metrics},
     secret::Secret,
     server::{self, AppState, Edge, tls::ReloadingTls},
@@ -154,6 +154,8 @@ struct Loaded {
     format: config::LogFormat,
     keys: KeyStore,
     ops: config::OpsConfig,
+    refresh: config::KeyRefreshConfig,
+    admin: Option<config::AdminConfig>,
 }
 
 fn load(args: &ConfigArgs, listen: Option<&str>) -> Result<Loaded, Vec<ConfigError>> {
@@ -169,20 +171,24 @@ fn load(args: &ConfigArgs, listen: Option<&str>) -> Result<Loaded, Vec<ConfigErr
         args.dev,
         SystemTime::now(),
     );
-    match (validated, ops, snapshot) {
-        (Ok((server, limits, format)), Ok(ops), Ok(snapshot)) => Ok(Loaded {
+    let key_sources = settings.validate_keys(|name| std::env::var(name).ok());
+    match (validated, ops, snapshot, key_sources) {
+        (Ok((server, limits, format)), Ok(ops), Ok(snapshot), Ok((refresh, admin))) => Ok(Loaded {
             settings,
             server,
             limits,
             format,
             keys: KeyStore::new(snapshot),
             ops,
+            refresh,
+            admin,
         }),
-        (a, o, b) => Err(a
+        (a, o, b, c) => Err(a
             .err()
             .into_iter()
             .chain(o.err())
             .chain(b.err())
+            .chain(c.err())
             .flatten()
             .collect()),
     }
@@ -279,7 +285,14 @@ async fn serve_async(loaded: Loaded) -> Result<(), Box<dyn std::error::Error>> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", loaded.server.listen))?;
     let addr = listener.local_addr()?;
-    let snapshot = loaded.keys.snapshot();
+    let keys = Arc::new(loaded.keys);
+    let refresher = Arc::new(
+        KeyRefresher::new(Arc::clone(&keys), &loaded.refresh, SystemTime::now())
+            .map_err(|e| format!("cannot set up the key sources: {e}"))?,
+    );
+    // Read the key directory and the keys API before announcing the listener.
+    refresher.reload_all().await;
+    let snapshot = keys.snapshot();
     for (name, set) in snapshot.sets() {
         match &set.default {
             Some(pair) => tracing::info!(
@@ -287,6 +300,12 @@ async fn serve_async(loaded: Loaded) -> Result<(), Box<dyn std::error::Error>> {
                 source = set.source.as_str(),
                 current = pair.current.fingerprint(),
                 next = pair.next.fingerprint(),
+                "signing keys loaded"
+            ),
+            None if !set.regions.is_empty() => tracing::info!(
+                key_set = name,
+                source = set.source.as_str(),
+                regions = set.regions.len(),
                 "signing keys loaded"
             ),
             None => tracing::warn!(key_set = name, "no signing keys"),
@@ -299,10 +318,16 @@ async fn serve_async(loaded: Loaded) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     drop(snapshot);
+    if loaded.admin.is_some() {
+        tracing::info!("signet.v1.KeyAdmin enabled (admin token required)");
+    }
+    let tasks = refresher.spawn();
     let state = Arc::new(AppState {
-        keys: loaded.keys,
+        keys,
         limits: loaded.limits,
         metrics,
+        key_refresher: refresher,
+        admin: loaded.admin,
     });
     let shutdown = shutdown_signal()?;
     let stop_metrics = CancellationToken::new();
@@ -332,6 +357,9 @@ async fn serve_async(loaded: Loaded) -> Result<(), Box<dyn std::error::Error>> {
     };
     let served = server::run(listener, state, &loaded.server, edge, shutdown).await;
     stop_metrics.cancel();
+    for task in tasks {
+        task.abort();
+    }
     served?;
     tracing::info!("stopped");
     Ok(())
@@ -404,6 +432,25 @@ fn verify_once(args: VerifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let keys = Arc::new(loaded.keys);
+    if loaded.refresh.directory.is_some() || loaded.refresh.qstash_api.is_some() {
+        // The keys `serve` would use: one read of the key directory and the keys API.
+        let refresher = KeyRefresher::new(Arc::clone(&keys), &loaded.refresh, SystemTime::now());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match (refresher, runtime) {
+            (Ok(r), Ok(rt)) => rt.block_on(r.reload_all()),
+            (Err(e), _) => {
+                eprintln!("error: cannot set up the key sources: {e}");
+                return ExitCode::from(2);
+            }
+            (_, Err(e)) => {
+                eprintln!("error: cannot start the runtime: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let digest: [u8; 32] = Sha256::digest(&body).into();
     let check = SignatureCheck {
         signature: &args.signature,
@@ -412,7 +459,7 @@ fn verify_once(args: VerifyArgs) -> ExitCode {
         clock_tolerance: loaded.limits.tolerance(None),
         max_signature_bytes: loaded.limits.max_signature_bytes,
     };
-    let snapshot = loaded.keys.snapshot();
+    let snapshot = keys.snapshot();
     let pair = match snapshot.pair(&args.key_set, &args.region) {
         Ok(p) => p,
         Err(e) => {

@@ -31,6 +31,8 @@ pub struct Settings {
     pub callers: CallerSettings,
     /// OpenTelemetry trace export.
     pub otel: OtelSettings,
+    /// The `signet.v1.KeyAdmin` service.
+    pub admin: AdminSettings,
 }
 
 /// `[server]`
@@ -180,8 +182,9 @@ impl Default for VerifySettings {
 }
 
 /// `[keys]`: the default key set's keys (development only: prefer the
-/// `QSTASH_*` variables or a Secret directory), and named key sets.
-#[derive(Debug, Default, Deserialize)]
+/// `QSTASH_*` variables or a Secret directory), named key sets, and the
+/// sources refreshed while running.
+#[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeySettings {
     /// Current signing key of the default key set.
@@ -190,6 +193,120 @@ pub struct KeySettings {
     pub next: Option<Secret>,
     /// Named key sets (`[keys.sets.NAME]`), one QStash account each.
     pub sets: BTreeMap<String, KeyPairSettings>,
+    /// A key directory as Kubernetes mounts a Secret; empty = none.
+    pub directory: String,
+    /// How often the key directory is re-read besides watching it (humantime).
+    pub reread_interval: String,
+    /// Keys a source has failed to confirm for longer than this make health NOT_SERVING.
+    pub max_staleness: String,
+    /// `[keys.qstash_api]`: the QStash keys API as a key source.
+    pub qstash_api: QstashApiSettings,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            current: None,
+            next: None,
+            sets: BTreeMap::new(),
+            directory: String::new(),
+            reread_interval: "30s".into(),
+            max_staleness: "1h".into(),
+            qstash_api: QstashApiSettings::default(),
+        }
+    }
+}
+
+/// `[keys.qstash_api]`
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QstashApiSettings {
+    /// Poll the QStash keys API for the signing keys.
+    pub enabled: bool,
+    /// Base URL; empty = `QSTASH_URL`, else `https://qstash.upstash.io`.
+    pub url: String,
+    /// The QStash token (prefer `token_file`); unset = `QSTASH_TOKEN`.
+    pub token: Option<Secret>,
+    /// A file holding the QStash token (a mounted Secret).
+    pub token_file: String,
+    /// The key set these keys fill.
+    pub key_set: String,
+    /// How often the keys are fetched (humantime).
+    pub poll_interval: String,
+    /// Least time between two fetches triggered by unknown signatures.
+    pub refetch_cooldown: String,
+    /// Timeout of one API call.
+    pub timeout: String,
+    /// `RotateSigningKeys` refuses a second rotation inside this interval unless forced.
+    pub min_rotation_interval: String,
+}
+
+impl Default for QstashApiSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            url: String::new(),
+            token: None,
+            token_file: String::new(),
+            key_set: DEFAULT_KEY_SET_NAME.into(),
+            poll_interval: "5m".into(),
+            refetch_cooldown: "30s".into(),
+            timeout: "10s".into(),
+            min_rotation_interval: "10m".into(),
+        }
+    }
+}
+
+/// `[admin]`: the `signet.v1.KeyAdmin` service.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Serve `signet.v1.KeyAdmin`.
+    pub enabled: bool,
+    /// Hex SHA-256 digests of the admin tokens (never the tokens).
+    pub token_sha256: Vec<String>,
+}
+
+const DEFAULT_KEY_SET_NAME: &str = "default";
+const DEFAULT_QSTASH_URL: &str = "https://qstash.upstash.io";
+
+/// Validated settings of the key sources refreshed while running.
+#[derive(Debug, Clone)]
+pub struct KeyRefreshConfig {
+    /// The key directory, if any.
+    pub directory: Option<PathBuf>,
+    /// Periodic re-read of the directory.
+    pub reread_interval: Duration,
+    /// Staleness past which health is NOT_SERVING.
+    pub max_staleness: Duration,
+    /// The QStash keys API source, if enabled.
+    pub qstash_api: Option<QstashApiConfig>,
+}
+
+/// Validated `[keys.qstash_api]`.
+#[derive(Debug, Clone)]
+pub struct QstashApiConfig {
+    /// Base URL without a trailing `/`.
+    pub url: String,
+    /// Bearer token of the QStash account.
+    pub token: Secret,
+    /// The key set the API's keys fill.
+    pub key_set: String,
+    /// Poll interval.
+    pub poll_interval: Duration,
+    /// Least time between refetches triggered by unknown signatures.
+    pub refetch_cooldown: Duration,
+    /// Timeout of one call.
+    pub timeout: Duration,
+    /// Least time between two unforced rotations.
+    pub min_rotation_interval: Duration,
+}
+
+/// Validated `[admin]`: present only when the service is enabled.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// SHA-256 digests of the accepted admin tokens.
+    pub token_digests: Vec<[u8; 32]>,
 }
 
 /// A current/next pair as written in the configuration.
@@ -427,11 +544,7 @@ impl Settings {
             &mut errors,
         );
         for (name, pair) in &self.keys.sets {
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
-            {
+            if !key_set_name_ok(name) {
                 errors.push(ConfigError::new(
                     format!("keys.sets.{name}"),
                     "key set names use letters, digits, '-' and '_'",
@@ -584,6 +697,168 @@ impl Settings {
     }
 }
 
+fn positive_duration(key: &str, value: &str, errors: &mut Vec<ConfigError>) -> Duration {
+    match humantime::parse_duration(value) {
+        Ok(d) if d.is_zero() => {
+            errors.push(ConfigError::new(key, "must be positive"));
+            d
+        }
+        Ok(d) => d,
+        Err(_) => duration(key, value, errors),
+    }
+}
+
+fn key_set_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+}
+
+impl Settings {
+    /// Checks the key sources and the admin service, reporting all problems
+    /// at once. `env` looks up `QSTASH_URL` / `QSTASH_TOKEN`.
+    pub fn validate_keys(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(KeyRefreshConfig, Option<AdminConfig>), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let k = &self.keys;
+        let reread_interval =
+            positive_duration("keys.reread_interval", &k.reread_interval, &mut errors);
+        let max_staleness = positive_duration("keys.max_staleness", &k.max_staleness, &mut errors);
+        let directory = (!k.directory.is_empty()).then(|| PathBuf::from(&k.directory));
+        let qstash_api = k
+            .qstash_api
+            .enabled
+            .then(|| qstash_api(&k.qstash_api, &env, &mut errors));
+        let admin = self.admin.enabled.then(|| {
+            if self.admin.token_sha256.is_empty() {
+                errors.push(ConfigError::new(
+                    "admin.token_sha256",
+                    "required when admin.enabled: the hex SHA-256 digest of each admin token",
+                ));
+            }
+            let token_digests = self
+                .admin
+                .token_sha256
+                .iter()
+                .enumerate()
+                .filter_map(|(i, d)| {
+                    let parsed = hex::decode(d.trim())
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok());
+                    if parsed.is_none() {
+                        errors.push(ConfigError::new(
+                            format!("admin.token_sha256[{i}]"),
+                            "not a hex SHA-256 digest (64 hex digits)",
+                        ));
+                    }
+                    parsed
+                })
+                .collect();
+            AdminConfig { token_digests }
+        });
+        if errors.is_empty() {
+            Ok((
+                KeyRefreshConfig {
+                    directory,
+                    reread_interval,
+                    max_staleness,
+                    qstash_api,
+                },
+                admin,
+            ))
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn qstash_api(
+    s: &QstashApiSettings,
+    env: &impl Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> QstashApiConfig {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty());
+    let url = if s.url.is_empty() {
+        var("QSTASH_URL").unwrap_or_else(|| DEFAULT_QSTASH_URL.into())
+    } else {
+        s.url.clone()
+    };
+    let url = url.trim_end_matches('/').to_owned();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        errors.push(ConfigError::new(
+            "keys.qstash_api.url",
+            "must be an http(s) URL",
+        ));
+    }
+    let token = match (&s.token, s.token_file.as_str()) {
+        (Some(_), f) if !f.is_empty() => {
+            errors.push(ConfigError::new(
+                "keys.qstash_api.token_file",
+                "set token or token_file, not both",
+            ));
+            None
+        }
+        (Some(t), _) => Some(t.clone()),
+        (None, "") => var("QSTASH_TOKEN").map(Secret::from),
+        (None, f) => match std::fs::read(f) {
+            Ok(bytes) => {
+                let bytes = zeroize::Zeroizing::new(bytes);
+                Some(Secret::new(bytes.trim_ascii().to_vec()))
+            }
+            Err(e) => {
+                errors.push(ConfigError::new(
+                    "keys.qstash_api.token_file",
+                    format!("cannot read {f}: {}", e.kind()),
+                ));
+                None
+            }
+        },
+    };
+    let token = token.filter(|t| !t.is_empty()).unwrap_or_else(|| {
+        if !errors
+            .iter()
+            .any(|e| e.key.starts_with("keys.qstash_api.token"))
+        {
+            errors.push(ConfigError::new(
+                "keys.qstash_api.token",
+                "missing: set token_file (or token, or QSTASH_TOKEN) when keys.qstash_api.enabled",
+            ));
+        }
+        Secret::new(Vec::new())
+    });
+    if !key_set_name_ok(&s.key_set) {
+        errors.push(ConfigError::new(
+            "keys.qstash_api.key_set",
+            "key set names use letters, digits, '-' and '_'",
+        ));
+    }
+    let poll_interval =
+        positive_duration("keys.qstash_api.poll_interval", &s.poll_interval, errors);
+    let refetch_cooldown = positive_duration(
+        "keys.qstash_api.refetch_cooldown",
+        &s.refetch_cooldown,
+        errors,
+    );
+    let timeout = positive_duration("keys.qstash_api.timeout", &s.timeout, errors);
+    let min_rotation_interval = duration(
+        "keys.qstash_api.min_rotation_interval",
+        &s.min_rotation_interval,
+        errors,
+    );
+    QstashApiConfig {
+        url,
+        token,
+        key_set: s.key_set.clone(),
+        poll_interval,
+        refetch_cooldown,
+        timeout,
+        min_rotation_interval,
+    }
+}
+
 /// A key pair is both keys or neither: QStash verification needs the pair to
 /// survive a roll, and one key alone is a half-finished configuration.
 pub fn check_pair(
@@ -663,6 +938,91 @@ mod tests {
             ]
         );
         assert!(errors.iter().all(|e| !e.to_string().contains("sig_only")));
+    }
+
+    fn settings(toml: &str) -> Settings {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signet.toml");
+        std::fs::write(&path, toml).unwrap();
+        load(Some(&path), env(&[])).unwrap()
+    }
+
+    #[test]
+    fn key_sources_default_to_off() {
+        let (keys, admin) = settings("[keys]\ndirectory = \"\"\n")
+            .validate_keys(|_| None)
+            .unwrap();
+        assert!(keys.directory.is_none(), "the Helm chart renders \"\"");
+        assert!(keys.qstash_api.is_none());
+        assert!(admin.is_none());
+        assert_eq!(keys.reread_interval, Duration::from_secs(30));
+        assert_eq!(keys.max_staleness, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn qstash_api_falls_back_to_the_qstash_variables() {
+        let vars = |name: &str| match name {
+            "QSTASH_URL" => Some("https://qstash-eu-central-1.upstash.io/".to_owned()),
+            "QSTASH_TOKEN" => Some("tok".to_owned()),
+            _ => None,
+        };
+        let (keys, _) = settings("[keys.qstash_api]\nenabled = true\n")
+            .validate_keys(vars)
+            .unwrap();
+        let api = keys.qstash_api.unwrap();
+        assert_eq!(api.url, "https://qstash-eu-central-1.upstash.io");
+        assert_eq!(api.token, Secret::new("tok"));
+        assert_eq!(api.key_set, "default");
+        assert_eq!(api.min_rotation_interval, Duration::from_secs(600));
+
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "from-file\n").unwrap();
+        let (keys, _) = settings(&format!(
+            "[keys.qstash_api]\nenabled = true\ntoken_file = {:?}\n",
+            token_file
+        ))
+        .validate_keys(vars)
+        .unwrap();
+        assert_eq!(keys.qstash_api.unwrap().token, Secret::new("from-file"));
+    }
+
+    #[test]
+    fn key_source_errors_are_reported_together() {
+        let errors = settings(
+            "[keys]\nreread_interval = \"soon\"\nmax_staleness = \"0s\"\n\
+             [keys.qstash_api]\nenabled = true\nurl = \"ftp://x\"\npoll_interval = \"0s\"\n\
+             [admin]\nenabled = true\ntoken_sha256 = [\"abc\"]\n",
+        )
+        .validate_keys(|_| None)
+        .unwrap_err();
+        let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "keys.reread_interval",
+                "keys.max_staleness",
+                "keys.qstash_api.url",
+                "keys.qstash_api.token",
+                "keys.qstash_api.poll_interval",
+                "admin.token_sha256[0]",
+            ]
+        );
+        let errors = settings("[admin]\nenabled = true\n")
+            .validate_keys(|_| None)
+            .unwrap_err();
+        assert_eq!(errors[0].key, "admin.token_sha256");
+    }
+
+    #[test]
+    fn admin_digests_parse() {
+        let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let (_, admin) = settings(&format!(
+            "[admin]\nenabled = true\ntoken_sha256 = [\"{digest}\"]\n"
+        ))
+        .validate_keys(|_| None)
+        .unwrap();
+        assert_eq!(hex::encode(admin.unwrap().token_digests[0]), digest);
     }
 
     #[test]

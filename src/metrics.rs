@@ -317,7 +317,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no signing keys\n",
+            "not ready: no signing keys, or keys stale\n",
         )
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::key_set::KeySnapshot;
 
@@ -13,6 +13,7 @@ use super::key_set::KeySnapshot;
 pub struct KeyStore {
     current: ArcSwap<KeySnapshot>,
     changes: watch::Sender<u64>,
+    refetch: Notify,
 }
 
 impl KeyStore {
@@ -21,6 +22,7 @@ impl KeyStore {
         Self {
             current: ArcSwap::from_pointee(snapshot),
             changes: watch::Sender::new(0),
+            refetch: Notify::new(),
         }
     }
 
@@ -40,6 +42,18 @@ impl KeyStore {
     pub fn update(&self, change: impl Fn(&KeySnapshot) -> KeySnapshot) {
         self.current.rcu(|old| Arc::new(change(old)));
         self.changes.send_modify(|v| *v += 1);
+    }
+
+    /// Asks a refreshing source (the QStash keys API) to fetch again because a
+    /// signature matched neither key: the account may have rolled. Never
+    /// blocks; requests made before the refresher looks coalesce into one.
+    pub fn request_refetch(&self) {
+        self.refetch.notify_one();
+    }
+
+    /// Resolves when a refetch was requested.
+    pub async fn refetch_requested(&self) {
+        self.refetch.notified().await;
     }
 
     /// A receiver that wakes on every change.

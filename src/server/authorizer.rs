@@ -62,7 +62,15 @@ impl AuthorizerService {
         };
         let snapshot = self.state.keys.snapshot();
         match snapshot.pair(&req.key_set, &req.region) {
-            Ok(pair) => Ok(verify::verify(&check, pair, now)),
+            Ok(pair) => {
+                let verdict = verify::verify(&check, pair, now);
+                if verdict.reason == Reason::NoKeyMatched {
+                    // Neither key: the account may have rolled; a refreshing
+                    // source re-fetches (single-flight, with a cooldown).
+                    self.state.keys.request_refetch();
+                }
+                Ok(verdict)
+            }
             Err(KeyLookupError::UnknownRegion) => Ok(Verdict {
                 reason: Reason::UnknownRegion,
                 key_slot: None,

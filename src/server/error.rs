@@ -27,6 +27,33 @@ pub enum ApiError {
     /// The RPC exists in the contract but is not served by this build.
     #[error("not implemented")]
     Unimplemented,
+    /// A `KeyAdmin` call came without an admin credential.
+    #[error("admin credential required: authorization: Bearer <admin token>")]
+    AdminCredentialMissing,
+    /// A `KeyAdmin` call came with a credential that is not an admin token.
+    #[error("admin credential not accepted")]
+    AdminCredentialRejected,
+    /// Rotation asked for keys that come from a key directory.
+    #[error(
+        "keys from a key directory are rotated by updating the Secret: roll the keys in QStash, then write the new current and next"
+    )]
+    RotateDirectory,
+    /// Rotation asked for keys that come from the environment or the file.
+    #[error(
+        "keys from the environment or configuration file are rotated by changing them and restarting; use a key directory or the QStash keys API to rotate without restarts"
+    )]
+    RotateStatic,
+    /// Rotation asked for the public dev-server keys.
+    #[error("the public dev-server keys cannot be rotated")]
+    RotateDev,
+    /// A second rotation inside the configured minimum interval, unforced.
+    #[error(
+        "keys were rotated less than the minimum interval ago; wait until every replica has the new pair, or set force"
+    )]
+    RotationTooSoon,
+    /// The key source could not be reached (details in the logs and key status).
+    #[error("the key source failed; see GetKeyStatus")]
+    KeySourceFailed,
 }
 
 impl From<ApiError> for Status {
@@ -35,10 +62,17 @@ impl From<ApiError> for Status {
             ApiError::BothBodies | ApiError::BadDigest | ApiError::UnknownKeySet => {
                 Code::InvalidArgument
             }
-            ApiError::NoKeys => Code::Unavailable,
+            ApiError::NoKeys | ApiError::KeySourceFailed => Code::Unavailable,
             ApiError::Unimplemented => Code::Unimplemented,
             ApiError::Unauthenticated => Code::Unauthenticated,
             ApiError::PermissionDenied => Code::PermissionDenied,
+            ApiError::AdminCredentialMissing | ApiError::AdminCredentialRejected => {
+                Code::Unauthenticated
+            }
+            ApiError::RotateDirectory
+            | ApiError::RotateStatic
+            | ApiError::RotateDev
+            | ApiError::RotationTooSoon => Code::FailedPrecondition,
         };
         Status::new(code, e.to_string())
     }

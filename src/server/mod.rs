@@ -1,6 +1,7 @@
 //! The gRPC server: thin tonic edges over the decision core, plus health,
 //! reflection and graceful shutdown.
 
+mod admin;
 mod authorizer;
 pub mod caller;
 pub mod codec;
@@ -8,21 +9,27 @@ mod error;
 pub mod observe;
 pub mod tls;
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
+pub use admin::KeyAdminService;
 pub use authorizer::AuthorizerService;
 pub use error::ApiError;
 
 use crate::{
-    config::{CallerPolicy, ServerConfig, VerifyLimits},
-    keys::KeyStore,
+    config::{AdminConfig, CallerPolicy, ServerConfig, VerifyLimits},
+    keys::{KeyRefresher, KeyStore},
     metrics::Metrics,
-    proto::authorizer_server::AuthorizerServer,
+    proto::{authorizer_server::AuthorizerServer, key_admin_server::KeyAdminServer},
 };
 
 /// The encoded descriptor set of `signet.v1`, served by reflection.
@@ -32,13 +39,20 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 /// The health service name that reports whether signet can decide.
 pub const AUTHORIZER_SERVICE: &str = "signet.v1.Authorizer";
 
+/// How often health re-checks key staleness between key changes.
+const STALENESS_CHECK: Duration = Duration::from_secs(1);
+
 /// What every request handler shares.
 #[derive(Debug)]
 pub struct AppState {
     /// Signing keys.
-    pub keys: KeyStore,
+    pub keys: Arc<KeyStore>,
     /// Verification limits.
     pub limits: VerifyLimits,
+    /// Keeps `keys` in step with the key sources.
+    pub key_refresher: Arc<KeyRefresher>,
+    /// `signet.v1.KeyAdmin`, served only when set.
+    pub admin: Option<AdminConfig>,
     /// Metric families (clone it into components that count things).
     pub metrics: Metrics,
 }
@@ -52,10 +66,12 @@ pub struct Edge {
     pub callers: CallerPolicy,
 }
 
-/// True when `signet.v1.Authorizer` can decide (its health is SERVING).
-/// The gRPC health service and the metrics port's `/readyz` both use it.
+/// True when `signet.v1.Authorizer` can decide (its health is SERVING):
+/// keys are loaded and no key source has failed to confirm its keys for
+/// longer than `keys.max_staleness`. The gRPC health service and the
+/// metrics port's `/readyz` both use it.
 pub fn authorizer_serving(state: &AppState) -> bool {
-    state.keys.snapshot().has_keys()
+    state.keys.snapshot().has_keys() && !state.key_refresher.too_stale(SystemTime::now())
 }
 
 /// Server start-up failures.
@@ -92,6 +108,12 @@ pub async fn run(
     };
     let authorizer = AuthorizerServer::new(AuthorizerService::new(Arc::clone(&state)))
         .max_decoding_message_size(config.max_message_bytes);
+    let key_admin = state.admin.clone().map(|admin| {
+        KeyAdminServer::new(KeyAdminService::new(
+            Arc::clone(&state.key_refresher),
+            admin,
+        ))
+    });
 
     let rpcs = Arc::new(observe::RpcNames::from_descriptor_sets(&[
         FILE_DESCRIPTOR_SET,
@@ -114,7 +136,8 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
-        .add_service(authorizer);
+        .add_service(authorizer)
+        .add_optional_service(key_admin);
     let signal = stop.clone().cancelled_owned();
     let mut tasks = Vec::new();
     let serve: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
@@ -154,18 +177,29 @@ pub async fn run(
 }
 
 /// Keeps `signet.v1.Authorizer`'s health in step with the key store:
-/// SERVING only while keys are loaded.
+/// SERVING only while keys are loaded and no key source has failed to
+/// confirm its keys for longer than `keys.max_staleness`.
 async fn report_health(health: HealthReporter, state: Arc<AppState>) {
     let mut changes = state.keys.subscribe();
+    let mut tick = tokio::time::interval(STALENESS_CHECK);
+    let mut last = None;
     loop {
-        let status = if authorizer_serving(&state) {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
-        health.set_service_status(AUTHORIZER_SERVICE, status).await;
-        if changes.changed().await.is_err() {
-            return;
+        let serving = authorizer_serving(&state);
+        if last != Some(serving) {
+            if last.is_some() {
+                tracing::warn!(serving, "{AUTHORIZER_SERVICE} health changed");
+            }
+            let status = if serving {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_service_status(AUTHORIZER_SERVICE, status).await;
+            last = Some(serving);
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            _ = tick.tick() => {}
         }
     }
 }

@@ -226,3 +226,352 @@ pub fn token(k: &str, body: &[u8], url: &str) -> String {
         },
     )
 }
+
+// ---- key management helpers (issue 4) ----
+
+pub mod keys {
+    use std::{
+        net::SocketAddr,
+        path::{Path, PathBuf},
+        sync::{Arc, Mutex},
+        time::{Duration, Instant},
+    };
+
+    use axum::{
+        Router,
+        extract::State,
+        http::{HeaderMap, StatusCode, header},
+        response::IntoResponse,
+        routing::{get, post},
+    };
+    use sha2::{Digest, Sha256};
+    use signet::{
+        proto::{
+            GetKeyStatusRequest, KeySetStatus, VerifySignatureRequest, VerifySignatureResponse,
+            authorizer_client::AuthorizerClient, key_admin_client::KeyAdminClient,
+        },
+        secret::Secret,
+    };
+    use tonic::{Request, transport::Channel};
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+
+    use super::Signet;
+
+    /// The admin token the tests configure (as its SHA-256 digest).
+    pub const ADMIN_TOKEN: &str = "admin-token-for-tests-0f3c9a";
+
+    pub fn admin_digest() -> String {
+        hex::encode(Sha256::digest(ADMIN_TOKEN))
+    }
+
+    /// Fingerprint of a key as key status shows it.
+    pub fn fp(key: &str) -> String {
+        Secret::new(key).fingerprint()
+    }
+
+    /// A request carrying `authorization: Bearer <token>`.
+    pub fn with_token<T>(msg: T, token: Option<&str>) -> Request<T> {
+        let mut r = Request::new(msg);
+        if let Some(t) = token {
+            r.metadata_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        r
+    }
+
+    pub async fn admin(server: &Signet) -> KeyAdminClient<Channel> {
+        KeyAdminClient::new(server.channel().await)
+    }
+
+    /// The default pair's status row of `key_set`.
+    pub async fn status(client: &mut KeyAdminClient<Channel>, key_set: &str) -> KeySetStatus {
+        let rows = client
+            .get_key_status(with_token(
+                GetKeyStatusRequest {
+                    key_set: key_set.into(),
+                },
+                Some(ADMIN_TOKEN),
+            ))
+            .await
+            .expect("GetKeyStatus")
+            .into_inner()
+            .key_sets;
+        rows.into_iter()
+            .find(|r| r.region.is_empty())
+            .expect("a default row")
+    }
+
+    /// Polls key status (bounded, 20 s) until `done` holds; returns the row
+    /// and how long it took.
+    pub async fn wait_status(
+        client: &mut KeyAdminClient<Channel>,
+        key_set: &str,
+        done: impl Fn(&KeySetStatus) -> bool,
+    ) -> (KeySetStatus, Duration) {
+        let start = Instant::now();
+        loop {
+            let row = status(client, key_set).await;
+            if done(&row) {
+                return (row, start.elapsed());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "status never reached the expected state: {row:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    pub async fn health(server: &Signet) -> ServingStatus {
+        let status = HealthClient::new(server.channel().await)
+            .check(HealthCheckRequest {
+                service: "signet.v1.Authorizer".into(),
+            })
+            .await
+            .expect("health")
+            .into_inner()
+            .status;
+        ServingStatus::try_from(status).unwrap()
+    }
+
+    /// Polls health (bounded, 20 s) until it reports `want`.
+    pub async fn wait_health(server: &Signet, want: ServingStatus) -> Duration {
+        let start = Instant::now();
+        loop {
+            if health(server).await == want {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "health never became {want:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A key directory written the way the kubelet writes a Secret volume:
+    /// the files live in a timestamped folder, `..data` points at it, and
+    /// each visible name is a symlink through `..data`. An update writes a
+    /// new folder and swaps `..data` with one atomic rename.
+    pub struct SecretDir {
+        _tmp: tempfile::TempDir,
+        root: PathBuf,
+        generation: u32,
+    }
+
+    impl SecretDir {
+        /// `files`: `("current", key)`, `("billing/current", key)`…
+        pub fn new(files: &[(&str, &str)]) -> Self {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path().join("keys");
+            let mut dir = Self {
+                _tmp: tmp,
+                root,
+                generation: 0,
+            };
+            dir.create(files);
+            dir
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.root
+        }
+
+        fn create(&mut self, files: &[(&str, &str)]) {
+            std::fs::create_dir_all(&self.root).unwrap();
+            self.update(files);
+            for (name, _) in files {
+                let top = name.split('/').next().unwrap();
+                let link = self.root.join(top);
+                if std::fs::symlink_metadata(&link).is_err() {
+                    std::os::unix::fs::symlink(Path::new("..data").join(top), &link).unwrap();
+                }
+            }
+        }
+
+        /// The kubelet's atomic update.
+        pub fn update(&mut self, files: &[(&str, &str)]) {
+            self.generation += 1;
+            let old = std::fs::read_link(self.root.join("..data")).ok();
+            let ts = format!("..2026_11_30_00_00_00.{:09}", self.generation);
+            let data = self.root.join(&ts);
+            for (name, value) in files {
+                let path = data.join(name);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, value).unwrap();
+            }
+            let tmp_link = self.root.join("..data_tmp");
+            std::os::unix::fs::symlink(&ts, &tmp_link).unwrap();
+            std::fs::rename(&tmp_link, self.root.join("..data")).unwrap();
+            if let Some(old) = old {
+                std::fs::remove_dir_all(self.root.join(old)).unwrap();
+            }
+        }
+
+        /// The whole directory goes away (volume unmounted, deleted).
+        pub fn remove(&self) {
+            std::fs::remove_dir_all(&self.root).unwrap();
+        }
+
+        /// The directory comes back with `files`.
+        pub fn restore(&mut self, files: &[(&str, &str)]) {
+            self.create(files);
+        }
+    }
+
+    /// The stand-in for the QStash keys API: a real HTTP server on
+    /// 127.0.0.1:0 with `GET /v2/keys` and `POST /v2/keys/rotate`, bearer
+    /// auth, and the ability to fail on demand. It signs requests the way
+    /// QStash would, with whatever its current key is.
+    #[derive(Clone)]
+    pub struct QstashStandIn {
+        pub addr: SocketAddr,
+        state: Arc<Mutex<ApiState>>,
+    }
+
+    pub const QSTASH_TOKEN: &str = "qstash-token-for-tests";
+
+    struct ApiState {
+        current: String,
+        next: String,
+        generation: u32,
+        failing: bool,
+        gets: u32,
+        rotates: u32,
+    }
+
+    fn keys_json(s: &ApiState) -> String {
+        serde_json::json!({ "current": s.current, "next": s.next }).to_string()
+    }
+
+    type Shared = State<Arc<Mutex<ApiState>>>;
+
+    fn authorized(headers: &HeaderMap) -> bool {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            == Some(&format!("Bearer {QSTASH_TOKEN}"))
+    }
+
+    async fn get_keys(State(state): Shared, headers: HeaderMap) -> impl IntoResponse {
+        let mut s = state.lock().unwrap();
+        s.gets += 1;
+        if !authorized(&headers) {
+            return (StatusCode::UNAUTHORIZED, String::new());
+        }
+        if s.failing {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "boom".into());
+        }
+        (StatusCode::OK, keys_json(&s))
+    }
+
+    async fn rotate_keys(State(state): Shared, headers: HeaderMap) -> impl IntoResponse {
+        let mut s = state.lock().unwrap();
+        if !authorized(&headers) {
+            return (StatusCode::UNAUTHORIZED, String::new());
+        }
+        if s.failing {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "boom".into());
+        }
+        s.rotates += 1;
+        roll(&mut s);
+        (StatusCode::OK, keys_json(&s))
+    }
+
+    fn roll(s: &mut ApiState) {
+        s.generation += 1;
+        s.current = std::mem::replace(&mut s.next, format!("sig_standIn{:04}key", s.generation));
+    }
+
+    impl QstashStandIn {
+        pub async fn start(current: &str, next: &str) -> Self {
+            let state = Arc::new(Mutex::new(ApiState {
+                current: current.into(),
+                next: next.into(),
+                generation: 0,
+                failing: false,
+                gets: 0,
+                rotates: 0,
+            }));
+            let app = Router::new()
+                .route("/v2/keys", get(get_keys))
+                .route("/v2/keys/rotate", post(rotate_keys))
+                .with_state(Arc::clone(&state));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            Self { addr, state }
+        }
+
+        pub fn url(&self) -> String {
+            format!("http://{}", self.addr)
+        }
+
+        pub fn current(&self) -> String {
+            self.state.lock().unwrap().current.clone()
+        }
+
+        /// The current key and how many rolls happened, read together.
+        pub fn current_and_generation(&self) -> (String, u64) {
+            let s = self.state.lock().unwrap();
+            (s.current.clone(), u64::from(s.generation))
+        }
+
+        pub fn next(&self) -> String {
+            self.state.lock().unwrap().next.clone()
+        }
+
+        /// A token signed as QStash would sign a request now.
+        pub fn sign(&self, body: &[u8], url: &str) -> String {
+            super::token(&self.current(), body, url)
+        }
+
+        /// Rolls keys behind signet's back (from the QStash console).
+        pub fn roll(&self) {
+            roll(&mut self.state.lock().unwrap());
+        }
+
+        pub fn set_failing(&self, failing: bool) {
+            self.state.lock().unwrap().failing = failing;
+        }
+
+        pub fn gets(&self) -> u32 {
+            self.state.lock().unwrap().gets
+        }
+
+        pub fn rotates(&self) -> u32 {
+            self.state.lock().unwrap().rotates
+        }
+    }
+
+    /// Verifies a fresh token signed with `key` for the body `{}`.
+    pub async fn verify_with(
+        client: &mut AuthorizerClient<Channel>,
+        key: &str,
+        key_set: &str,
+        region: &str,
+    ) -> VerifySignatureResponse {
+        client
+            .verify_signature(VerifySignatureRequest {
+                signature: super::token(key, b"{}", super::URL),
+                body: Some(b"{}".to_vec().into()),
+                url: super::URL.into(),
+                key_set: key_set.into(),
+                region: region.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("VerifySignature")
+            .into_inner()
+    }
+
+    /// Writes `toml` to a config file in a fresh temp dir.
+    pub fn config_file(toml: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signet.toml");
+        std::fs::write(&path, toml).unwrap();
+        (dir, path)
+    }
+}

@@ -1,0 +1,134 @@
+//! Key source outages against the real binary: the keys API answering 500,
+//! the key directory disappearing, a half-written key file. Verification
+//! continues on the last-known-good keys, `GetKeyStatus` shows the error and
+//! the staleness, and health stays SERVING until `keys.max_staleness`, then
+//! turns NOT_SERVING (and back once the source recovers).
+
+mod common;
+
+use common::{keys::*, *};
+use tonic_health::pb::health_check_response::ServingStatus;
+
+const MAX_STALENESS_SECS: u64 = 3;
+
+fn admin_section() -> String {
+    format!(
+        "[admin]\nenabled = true\ntoken_sha256 = [\"{}\"]\n",
+        admin_digest()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_api_outage_keeps_last_known_good_until_max_staleness() {
+    let api = QstashStandIn::start(TEST_CURRENT, TEST_NEXT).await;
+    let (_cfg, path) = config_file(&format!(
+        "[keys]\nmax_staleness = \"{MAX_STALENESS_SECS}s\"\n[keys.qstash_api]\nenabled = true\nurl = {:?}\ntoken = {QSTASH_TOKEN:?}\npoll_interval = \"100ms\"\n{}",
+        api.url(),
+        admin_section()
+    ));
+    let server = Signet::builder()
+        .arg("--config")
+        .arg(path.to_str().unwrap())
+        .start();
+    let mut admin = admin(&server).await;
+    let mut client = server.client().await;
+    assert_eq!(health(&server).await, ServingStatus::Serving);
+    assert!(verify_with(&mut client, TEST_CURRENT, "", "").await.valid);
+
+    api.set_failing(true);
+    let (row, _) = wait_status(&mut admin, "", |r| !r.last_refresh_error.is_empty()).await;
+    assert!(row.last_refresh_error.contains("500"), "{row:?}");
+    assert_eq!(row.current_fingerprint, fp(TEST_CURRENT));
+    // Within the maximum staleness the replica keeps serving.
+    assert!(row.staleness_seconds < MAX_STALENESS_SECS, "{row:?}");
+    assert_eq!(health(&server).await, ServingStatus::Serving);
+    // Last-known-good keys keep verifying.
+    assert!(verify_with(&mut client, TEST_CURRENT, "", "").await.valid);
+    assert!(verify_with(&mut client, TEST_NEXT, "", "").await.valid);
+
+    let took = wait_health(&server, ServingStatus::NotServing).await;
+    let row = status(&mut admin, "").await;
+    println!(
+        "keys API down: NOT_SERVING after a further {took:?}; staleness {} s (max {MAX_STALENESS_SECS} s), error {:?}",
+        row.staleness_seconds, row.last_refresh_error
+    );
+    assert!(row.staleness_seconds >= MAX_STALENESS_SECS, "{row:?}");
+    assert!(verify_with(&mut client, TEST_CURRENT, "", "").await.valid);
+
+    api.set_failing(false);
+    wait_health(&server, ServingStatus::Serving).await;
+    let row = status(&mut admin, "").await;
+    assert!(row.last_refresh_error.is_empty(), "{row:?}");
+    assert_eq!(row.staleness_seconds, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_directory_disappearing_keeps_last_known_good() {
+    let files = [("current", TEST_CURRENT), ("next", TEST_NEXT)];
+    let mut dir = SecretDir::new(&files);
+    let (_cfg, path) = config_file(&format!(
+        "[keys]\ndirectory = {:?}\nreread_interval = \"100ms\"\nmax_staleness = \"{MAX_STALENESS_SECS}s\"\n{}",
+        dir.path(),
+        admin_section()
+    ));
+    let server = Signet::builder()
+        .arg("--config")
+        .arg(path.to_str().unwrap())
+        .start();
+    let mut admin = admin(&server).await;
+    let mut client = server.client().await;
+    assert_eq!(health(&server).await, ServingStatus::Serving);
+
+    dir.remove();
+    let (row, _) = wait_status(&mut admin, "", |r| !r.last_refresh_error.is_empty()).await;
+    assert_eq!(row.source, "directory");
+    assert!(row.staleness_seconds < MAX_STALENESS_SECS, "{row:?}");
+    assert_eq!(health(&server).await, ServingStatus::Serving);
+    assert!(verify_with(&mut client, TEST_CURRENT, "", "").await.valid);
+    wait_health(&server, ServingStatus::NotServing).await;
+    assert!(status(&mut admin, "").await.staleness_seconds >= MAX_STALENESS_SECS);
+    assert!(verify_with(&mut client, TEST_NEXT, "", "").await.valid);
+
+    dir.restore(&files);
+    wait_health(&server, ServingStatus::Serving).await;
+    assert!(status(&mut admin, "").await.last_refresh_error.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_written_or_empty_files_never_replace_good_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("current"), TEST_CURRENT).unwrap();
+    std::fs::write(tmp.path().join("next"), TEST_NEXT).unwrap();
+    let (_cfg, path) = config_file(&format!(
+        "[keys]\ndirectory = {:?}\nreread_interval = \"1h\"\n{}",
+        tmp.path(),
+        admin_section()
+    ));
+    let server = Signet::builder()
+        .arg("--config")
+        .arg(path.to_str().unwrap())
+        .start();
+    let mut admin = admin(&server).await;
+    let mut client = server.client().await;
+
+    // A writer that truncates before writing (not the kubelet's way).
+    std::fs::write(tmp.path().join("current"), "").unwrap();
+    let (row, _) = wait_status(&mut admin, "", |r| r.last_refresh_error.contains("empty")).await;
+    assert_eq!(row.current_fingerprint, fp(TEST_CURRENT));
+    assert!(verify_with(&mut client, TEST_CURRENT, "", "").await.valid);
+
+    // Half a roll: `current` now holds the old next key, `next` not yet new.
+    std::fs::write(tmp.path().join("current"), TEST_NEXT).unwrap();
+    let (row, _) = wait_status(&mut admin, "", |r| {
+        r.last_refresh_error.contains("same key")
+    })
+    .await;
+    assert_eq!(row.current_fingerprint, fp(TEST_CURRENT));
+    assert!(verify_with(&mut client, TEST_CURRENT, "", "").await.valid);
+
+    std::fs::write(tmp.path().join("next"), "sig_brandNewNextKey").unwrap();
+    let (row, took) = wait_status(&mut admin, "", |r| r.current_fingerprint == fp(TEST_NEXT)).await;
+    assert!(row.last_refresh_error.is_empty());
+    assert_eq!(row.next_fingerprint, fp("sig_brandNewNextKey"));
+    println!("plain file rewrite picked up in {took:?}");
+}
