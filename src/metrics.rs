@@ -3,9 +3,9 @@
 //!
 //! [`Metrics`] is a cheap-to-clone handle on every metric family. The gRPC
 //! edge records calls through [`crate::server`]'s observe layer; other
-//! components (JWKS, the QStash keys API, caches) take a clone and call
-//! [`Metrics::jwks_fetch`], [`Metrics::keys_api_fetch`] and
-//! [`Metrics::cache_lookup`]. Every label value is a `&'static str` chosen by
+//! components (JWKS, caches) take a clone and call [`Metrics::jwks_fetch`]
+//! and [`Metrics::cache_lookup`]; the key refresher's own counters (key
+//! directory reads, keys-API calls, key changes) are copied in at each scrape. Every label value is a `&'static str` chosen by
 //! signet, so no request data (let alone a credential) can reach a label.
 
 use std::{
@@ -128,6 +128,8 @@ pub struct Metrics {
     cache: Family<CacheLabels, Counter>,
     fetches: Family<FetchLabels, Counter>,
     tls_reloads: Family<OutcomeLabels, Counter>,
+    key_changes: Counter,
+    key_set_version: Family<KeySetLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -179,7 +181,7 @@ impl Metrics {
         let fetches = Family::<FetchLabels, Counter>::default();
         registry.register(
             "key_fetches",
-            "Fetches of remote key material by source (jwks, qstash_api) and outcome",
+            "Fetches of key material by source (jwks, qstash_api, directory) and outcome",
             fetches.clone(),
         );
         let tls_reloads = Family::<OutcomeLabels, Counter>::default();
@@ -188,8 +190,22 @@ impl Metrics {
             "Reloads of the TLS certificate files by outcome (ok, error)",
             tls_reloads.clone(),
         );
+        let key_changes = Counter::default();
+        registry.register(
+            "key_changes",
+            "Key set changes applied by the key refresher (directory, keys API, rotation)",
+            key_changes.clone(),
+        );
+        let key_set_version = Family::<KeySetLabels, Gauge>::default();
+        registry.register(
+            "key_set_version",
+            "Version of the key set's keys: +1 on every change",
+            key_set_version.clone(),
+        );
         Self {
             registry: Arc::new(registry),
+            key_changes,
+            key_set_version,
             calls,
             latency,
             keys_generation,
@@ -238,11 +254,6 @@ impl Metrics {
         self.fetch("jwks", outcome);
     }
 
-    /// Counts a fetch from the QStash keys API.
-    pub fn keys_api_fetch(&self, outcome: FetchOutcome) {
-        self.fetch("qstash_api", outcome);
-    }
-
     fn fetch(&self, source: &'static str, outcome: FetchOutcome) {
         self.fetches
             .get_or_create(&FetchLabels {
@@ -267,6 +278,36 @@ impl Metrics {
             .set(i64::try_from(generation).unwrap_or(i64::MAX));
         self.key_age.clear();
         self.key_loaded_at.clear();
+        let counters = state.key_refresher.counters();
+        catch_up(&self.key_changes, counters.key_changes);
+        for (source, outcome, total) in [
+            ("directory", FetchOutcome::Ok, counters.directory_reads),
+            (
+                "directory",
+                FetchOutcome::Error,
+                counters.directory_failures,
+            ),
+            ("qstash_api", FetchOutcome::Ok, counters.api_calls),
+            ("qstash_api", FetchOutcome::Error, counters.api_failures),
+        ] {
+            if total > 0 {
+                let labels = FetchLabels {
+                    source,
+                    outcome: outcome.as_str(),
+                };
+                catch_up(&self.fetches.get_or_create(&labels), total);
+            }
+        }
+        self.key_set_version.clear();
+        for row in state.key_refresher.status("", now).unwrap_or_default() {
+            let labels = KeySetLabels {
+                key_set: row.key_set,
+                source: row.source.as_str(),
+            };
+            let version = i64::try_from(row.version).unwrap_or(i64::MAX);
+            let gauge = self.key_set_version.get_or_create(&labels);
+            gauge.set(gauge.get().max(version));
+        }
         for (name, set) in state.keys.snapshot().sets() {
             if !set.has_keys() {
                 continue;
@@ -293,6 +334,14 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// Raises `counter` to `total` (a count kept elsewhere; never decreases).
+fn catch_up(counter: &Counter, total: u64) {
+    let seen = counter.get();
+    if total > seen {
+        counter.inc_by(total - seen);
     }
 }
 
@@ -357,14 +406,12 @@ mod tests {
         );
         m.cache_lookup("jwks", true);
         m.jwks_fetch(FetchOutcome::Error);
-        m.keys_api_fetch(FetchOutcome::Ok);
         let text = m.encode();
         for needle in [
             r#"signet_calls_total{rpc="signet.v1.Authorizer/VerifySignature",decision="allow",reason="ok",key_slot="current"} 1"#,
             r#"signet_call_duration_seconds_count{rpc="signet.v1.Authorizer/VerifySignature"} 1"#,
             r#"signet_cache_lookups_total{cache="jwks",result="hit"} 1"#,
             r#"signet_key_fetches_total{source="jwks",outcome="error"} 1"#,
-            r#"signet_key_fetches_total{source="qstash_api",outcome="ok"} 1"#,
         ] {
             assert!(text.contains(needle), "{needle} missing from\n{text}");
         }

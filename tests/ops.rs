@@ -104,6 +104,8 @@ async fn metrics_count_calls_by_decision_reason_and_slot() {
         format!(r#"signet_call_duration_seconds_count{{{rpc}}} 5"#),
         r#"signet_key_set_age_seconds{key_set="default",source="env"}"#.to_owned(),
         "signet_keys_generation ".to_owned(),
+        r#"signet_key_set_version{key_set="default",source="env"}"#.to_owned(),
+        "signet_key_changes_total ".to_owned(),
     ] {
         assert!(text.contains(&series), "{series} missing from\n{text}");
     }
