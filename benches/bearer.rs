@@ -17,6 +17,7 @@ use signet::{
     bearer::{Bearer, DecisionCache, Issuer, Policy, Require, header},
     config::{KeyRefreshConfig, VerifyLimits},
     keys::{JwksCache, JwksConfig, JwtKey, KeyRefresher, KeySnapshot, KeyStore},
+    metrics::Metrics,
     proto::{AuthorizeRequest, HttpHeader, authorizer_server::Authorizer},
     server::{AppState, AuthorizerService},
 };
@@ -154,6 +155,7 @@ fn main() {
         keys,
         limits: VerifyLimits::default(),
         admin: None,
+        metrics: Metrics::new(),
         bearer: cached,
     });
     let service = AuthorizerService::new(state);

@@ -222,8 +222,12 @@ elif mode == "contract":
               problems.append("liveness probe is not grpc{port: grpc, service: \"\"}: %r" % live)
           if ready.get("grpc") != {"port": ports["grpc"], "service": "signet.v1.Authorizer"}:
               problems.append("readiness probe is not grpc{service: signet.v1.Authorizer}: %r" % ready)
-      elif "tcpSocket" not in live or "tcpSocket" not in ready:
-          problems.append("TLS on: probes must be tcpSocket (the kubelet's gRPC probe is plaintext)")
+      else:
+          # TLS on: the kubelet's gRPC probe is plaintext, so HTTP probes on the metrics port.
+          if live.get("httpGet") != {"path": "/livez", "port": "metrics"}:
+              problems.append("TLS on: liveness probe is not httpGet /livez on the metrics port: %r" % live)
+          if ready.get("httpGet") != {"path": "/readyz", "port": "metrics"}:
+              problems.append("TLS on: readiness probe is not httpGet /readyz on the metrics port: %r" % ready)
       # Restrictive security context.
       sc, psc = c.get("securityContext", {}), pod.get("securityContext", {})
       want = {"runAsNonRoot": True, "runAsUser": 65532, "readOnlyRootFilesystem": True,

@@ -15,7 +15,7 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy"
-cargo clippy --locked --all-targets --features client -- -D warnings
+cargo clippy --locked --all-targets --features client,otel -- -D warnings
 
 step "release build (the binary the client tests and load runs use)"
 cargo build --locked --release
@@ -30,7 +30,7 @@ command -v redis-server >/dev/null ||
       { as_root apt-get update >/dev/null && as_root apt-get install -y redis-server >/dev/null; }; }
 
 step "cargo test"
-cargo test --locked --features client
+cargo test --locked --features client,otel
 
 step "Helm chart: lint, render, validate against the Kubernetes schemas, refuse insecure values"
 bash scripts/install-helm-tools.sh

@@ -11,14 +11,16 @@ use std::{
 
 use clap::{Args, Parser, Subcommand};
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     bearer::{Bearer, api_key},
     config::{self, ConfigError, Settings},
     config_bearer,
     keys::{KeyRefresher, KeyStore, SigningKey, source},
+    metrics::{self, Metrics},
     secret::Secret,
-    server::{self, AppState},
+    server::{self, AppState, Edge, tls::ReloadingTls},
     telemetry,
     verify::{self, Body, SignOptions, SignatureCheck},
 };
@@ -163,6 +165,7 @@ struct Loaded {
     limits: config::VerifyLimits,
     format: config::LogFormat,
     keys: KeyStore,
+    ops: config::OpsConfig,
     refresh: config::KeyRefreshConfig,
     admin: Option<config::AdminConfig>,
     bearer: Bearer,
@@ -174,6 +177,7 @@ fn load(args: &ConfigArgs, listen: Option<&str>) -> Result<Loaded, Vec<ConfigErr
         settings.server.listen = listen.to_owned();
     }
     let validated = settings.validate();
+    let ops = settings.validate_ops();
     let snapshot = source::initial_snapshot(
         &settings.keys,
         |name| std::env::var(name).ok(),
@@ -182,22 +186,24 @@ fn load(args: &ConfigArgs, listen: Option<&str>) -> Result<Loaded, Vec<ConfigErr
     );
     let key_sources = settings.validate_keys(|name| std::env::var(name).ok());
     let bearer = config_bearer::build(&settings);
-    match (validated, snapshot, key_sources, bearer) {
-        (Ok((server, limits, format)), Ok(snapshot), Ok((refresh, admin)), Ok(bearer)) => {
+    match (validated, ops, snapshot, key_sources, bearer) {
+        (Ok((server, limits, format)), Ok(ops), Ok(snapshot), Ok((refresh, admin)), Ok(bearer)) => {
             Ok(Loaded {
                 settings,
                 server,
                 limits,
                 format,
                 keys: KeyStore::new(snapshot),
+                ops,
                 refresh,
                 admin,
                 bearer,
             })
         }
-        (a, b, c, d) => Err(a
+        (a, o, b, c, d) => Err(a
             .err()
             .into_iter()
+            .chain(o.err())
             .chain(b.err())
             .chain(c.err())
             .chain(d.err())
@@ -236,15 +242,6 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(loaded.format, &loaded.settings.log.level);
-    if args.config.dev {
-        for line in [
-            "DEV MODE: verifying with the PUBLIC QStash dev-server signing keys.",
-            "DEV MODE: anyone can forge signatures these keys accept. Never run --dev in production.",
-        ] {
-            tracing::warn!("{line}");
-        }
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -255,6 +252,30 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Inside the runtime: the OTLP exporter's gRPC client lives there.
+    let telemetry = {
+        let _runtime = runtime.enter();
+        telemetry::init(
+            loaded.format,
+            &loaded.settings.log.level,
+            loaded.ops.otel.as_ref(),
+        )
+    };
+    let _telemetry = match telemetry {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.config.dev {
+        for line in [
+            "DEV MODE: verifying with the PUBLIC QStash dev-server signing keys.",
+            "DEV MODE: anyone can forge signatures these keys accept. Never run --dev in production.",
+        ] {
+            tracing::warn!("{line}");
+        }
+    }
     match runtime.block_on(serve_async(loaded)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -266,6 +287,19 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn serve_async(loaded: Loaded) -> Result<(), Box<dyn std::error::Error>> {
+    let metrics = Metrics::new();
+    let tls = match loaded.ops.tls.clone() {
+        Some(files) => Some(ReloadingTls::new(files, metrics.clone())?),
+        None => None,
+    };
+    let metrics_listener = match loaded.ops.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} (metrics.listen): {e}"))?,
+        ),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(loaded.server.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", loaded.server.listen))?;
@@ -310,21 +344,43 @@ async fn serve_async(loaded: Loaded) -> Result<(), Box<dyn std::error::Error>> {
     let state = Arc::new(AppState {
         keys,
         limits: loaded.limits,
+        metrics,
         key_refresher: refresher,
         admin: loaded.admin,
         bearer: loaded.bearer,
     });
     let shutdown = shutdown_signal()?;
-    tracing::info!(%addr, "listening");
+    let stop_metrics = CancellationToken::new();
+    if let Some(listener) = metrics_listener {
+        let metrics_addr = listener.local_addr()?;
+        tracing::info!(addr = %metrics_addr, "metrics listening");
+        let serving = metrics::serve(
+            listener,
+            Arc::clone(&state),
+            stop_metrics.clone().cancelled_owned(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = serving.await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        });
+    }
+    tracing::info!(%addr, tls = tls.is_some(), "listening");
     // Tests and scripts read the bound address (port 0) from this one stdout line.
     let mut out = std::io::stdout().lock();
     writeln!(out, "signet listening on {addr}")?;
     out.flush()?;
     drop(out);
-    server::run(listener, state, &loaded.server, shutdown).await?;
+    let edge = Edge {
+        tls,
+        callers: loaded.ops.callers,
+    };
+    let served = server::run(listener, state, &loaded.server, edge, shutdown).await;
+    stop_metrics.cancel();
     for task in tasks {
         task.abort();
     }
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -28,6 +28,12 @@ pub struct Settings {
     pub verify: VerifySettings,
     /// Signing keys.
     pub keys: KeySettings,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsSettings,
+    /// Caller tokens (callers without mTLS).
+    pub callers: CallerSettings,
+    /// OpenTelemetry trace export.
+    pub otel: OtelSettings,
     /// The `signet.v1.KeyAdmin` service.
     pub admin: AdminSettings,
     /// JWT issuers (`[issuers.NAME]`).
@@ -50,6 +56,8 @@ pub struct ServerSettings {
     pub shutdown_grace: String,
     /// Largest request message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// TLS and mTLS on the gRPC listener.
+    pub tls: TlsSettings,
 }
 
 impl Default for ServerSettings {
@@ -58,6 +66,87 @@ impl Default for ServerSettings {
             listen: "127.0.0.1:50051".into(),
             shutdown_grace: "10s".into(),
             max_message_bytes: 8 * 1024 * 1024,
+            tls: TlsSettings::default(),
+        }
+    }
+}
+
+/// `[server.tls]`
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// Serve gRPC over TLS.
+    pub enabled: bool,
+    /// PEM certificate chain.
+    pub cert_file: String,
+    /// PEM private key.
+    pub key_file: String,
+    /// PEM CA bundle for client certificates; set = mTLS required.
+    pub client_ca_file: String,
+    /// How often the files are checked for changes (humantime).
+    pub reload_interval: String,
+    /// With mTLS: client SAN identities allowed per service.
+    pub allowed_clients: AllowedClientsSettings,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            cert_file: String::new(),
+            key_file: String::new(),
+            client_ca_file: String::new(),
+            reload_interval: "10s".into(),
+            allowed_clients: AllowedClientsSettings::default(),
+        }
+    }
+}
+
+/// `[server.tls.allowed_clients]`: SAN DNS names or URIs (e.g. SPIFFE ids).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AllowedClientsSettings {
+    /// May call `signet.v1.Authorizer`; empty = any verified client.
+    pub authorizer: Vec<String>,
+    /// May call `signet.v1.KeyAdmin`; empty = any verified client.
+    pub key_admin: Vec<String>,
+}
+
+/// `[metrics]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address of the plaintext `/metrics`, `/livez`, `/readyz` listener; empty = off.
+    pub listen: String,
+}
+
+/// `[callers]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallerSettings {
+    /// Hex SHA-256 digests of caller tokens; set = callers without a client
+    /// certificate must send `x-signet-caller-token`.
+    pub token_sha256: Vec<String>,
+}
+
+/// `[otel]`
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtelSettings {
+    /// Export spans over OTLP (needs the `otel` cargo feature).
+    pub enabled: bool,
+    /// OTLP/gRPC collector endpoint.
+    pub endpoint: String,
+    /// `service.name` resource attribute.
+    pub service_name: String,
+}
+
+impl Default for OtelSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            endpoint: "http://127.0.0.1:4317".into(),
+            service_name: "signet".into(),
         }
     }
 }
@@ -292,6 +381,52 @@ impl VerifyLimits {
     }
 }
 
+/// Validated TLS files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
+    /// PEM client CA bundle: mTLS when set.
+    pub client_ca_file: Option<PathBuf>,
+    /// How often the files are checked for changes.
+    pub reload_interval: Duration,
+}
+
+/// Who may call which service (see `server::caller`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallerPolicy {
+    /// SAN identities allowed to call `signet.v1.Authorizer` (and ext_authz); empty = any verified client.
+    pub authorizer: Vec<String>,
+    /// SAN identities allowed to call `signet.v1.KeyAdmin`; empty = any verified client.
+    pub key_admin: Vec<String>,
+    /// SHA-256 digests of caller tokens; empty = no token required.
+    pub token_sha256: Vec<[u8; 32]>,
+}
+
+/// Validated OpenTelemetry export settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtelConfig {
+    /// OTLP/gRPC collector endpoint.
+    pub endpoint: String,
+    /// `service.name` resource attribute.
+    pub service_name: String,
+}
+
+/// Validated operations settings: TLS, callers, metrics, tracing export.
+#[derive(Debug, Clone, Default)]
+pub struct OpsConfig {
+    /// TLS on the gRPC listener; `None` = plaintext.
+    pub tls: Option<TlsConfig>,
+    /// Caller authorization.
+    pub callers: CallerPolicy,
+    /// The metrics listener; `None` = off.
+    pub metrics_listen: Option<SocketAddr>,
+    /// OTLP export; `None` = off.
+    pub otel: Option<OtelConfig>,
+}
+
 /// One configuration problem, naming the key it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -336,6 +471,10 @@ pub fn load(
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("callers.token_sha256")
+                .with_list_parse_key("server.tls.allowed_clients.authorizer")
+                .with_list_parse_key("server.tls.allowed_clients.key_admin")
                 .source(Some(overrides)),
         )
         .build()
@@ -449,6 +588,124 @@ impl Settings {
             },
             format,
         ))
+    }
+}
+
+impl Settings {
+    /// Checks `[server.tls]`, `[callers]`, `[metrics]` and `[otel]`,
+    /// reporting all problems at once.
+    pub fn validate_ops(&self) -> Result<OpsConfig, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let t = &self.server.tls;
+        let file = |key: &str, value: &str, errors: &mut Vec<ConfigError>| {
+            if value.is_empty() {
+                errors.push(ConfigError::new(key, "required when server.tls.enabled"));
+            }
+            PathBuf::from(value)
+        };
+        let mtls = !t.client_ca_file.is_empty();
+        let tls = t.enabled.then(|| TlsConfig {
+            cert_file: file("server.tls.cert_file", &t.cert_file, &mut errors),
+            key_file: file("server.tls.key_file", &t.key_file, &mut errors),
+            client_ca_file: mtls.then(|| PathBuf::from(&t.client_ca_file)),
+            reload_interval: duration(
+                "server.tls.reload_interval",
+                &t.reload_interval,
+                &mut errors,
+            ),
+        });
+        if tls
+            .as_ref()
+            .is_some_and(|t| t.reload_interval < Duration::from_secs(1))
+        {
+            errors.push(ConfigError::new(
+                "server.tls.reload_interval",
+                "must be at least 1s",
+            ));
+        }
+        if mtls && !t.enabled {
+            errors.push(ConfigError::new(
+                "server.tls.client_ca_file",
+                "set, but server.tls.enabled is false",
+            ));
+        }
+        let allowed = &t.allowed_clients;
+        let mtls_on = t.enabled && mtls;
+        for (key, list) in [
+            ("server.tls.allowed_clients.authorizer", &allowed.authorizer),
+            ("server.tls.allowed_clients.key_admin", &allowed.key_admin),
+        ] {
+            if !list.is_empty() && !mtls_on {
+                errors.push(ConfigError::new(
+                    key,
+                    "an allowlist needs mTLS (server.tls.enabled and server.tls.client_ca_file)",
+                ));
+            }
+            if list.iter().any(String::is_empty) {
+                errors.push(ConfigError::new(key, "empty identity"));
+            }
+        }
+        let token_sha256 = self
+            .callers
+            .token_sha256
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| {
+                let parsed = hex::decode(d)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
+                if parsed.is_none() {
+                    errors.push(ConfigError::new(
+                        format!("callers.token_sha256[{i}]"),
+                        "not a hex SHA-256 digest (64 hex digits)",
+                    ));
+                }
+                parsed
+            })
+            .collect();
+        let metrics_listen = match self.metrics.listen.as_str() {
+            "" => None,
+            addr => addr.parse().map(Some).unwrap_or_else(|_| {
+                errors.push(ConfigError::new(
+                    "metrics.listen",
+                    format!("not a socket address: {addr:?}"),
+                ));
+                None
+            }),
+        };
+        let o = &self.otel;
+        if o.enabled && !cfg!(feature = "otel") {
+            errors.push(ConfigError::new(
+                "otel.enabled",
+                "this build has no OpenTelemetry export (cargo feature `otel`)",
+            ));
+        }
+        if o.enabled
+            && o.endpoint
+                .parse::<http::Uri>()
+                .map_or(true, |u| u.scheme().is_none())
+        {
+            errors.push(ConfigError::new(
+                "otel.endpoint",
+                format!("not an http(s) URL: {:?}", o.endpoint),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(OpsConfig {
+            tls,
+            callers: CallerPolicy {
+                authorizer: allowed.authorizer.clone(),
+                key_admin: allowed.key_admin.clone(),
+                token_sha256,
+            },
+            metrics_listen,
+            otel: o.enabled.then(|| OtelConfig {
+                endpoint: o.endpoint.clone(),
+                service_name: o.service_name.clone(),
+            }),
+        })
     }
 }
 
@@ -787,6 +1044,39 @@ mod tests {
         std::fs::write(&path, "[server]\nlisen = \"127.0.0.1:1\"\n").unwrap();
         let e = load(Some(&path), env(&[])).unwrap_err();
         assert!(e.problem.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn ops_settings_validate_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signet.toml");
+        std::fs::write(
+            &path,
+            "[server.tls]\nenabled = true\nreload_interval = \"0s\"\n[server.tls.allowed_clients]\nauthorizer = [\"spiffe://a\"]\n[metrics]\nlisten = \"nope\"\n[callers]\ntoken_sha256 = [\"abc\"]\n",
+        )
+        .unwrap();
+        let errors = load(Some(&path), env(&[]))
+            .unwrap()
+            .validate_ops()
+            .unwrap_err();
+        let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "server.tls.cert_file",
+                "server.tls.key_file",
+                "server.tls.reload_interval",
+                "server.tls.allowed_clients.authorizer",
+                "callers.token_sha256[0]",
+                "metrics.listen"
+            ]
+        );
+        let ops = load(None, env(&[("SIGNET__METRICS__LISTEN", "127.0.0.1:0")]))
+            .unwrap()
+            .validate_ops()
+            .unwrap();
+        assert!(ops.tls.is_none() && ops.otel.is_none());
+        assert_eq!(ops.metrics_listen.unwrap().port(), 0);
     }
 
     #[test]

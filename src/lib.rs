@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod config_bearer;
 pub mod keys;
+pub mod metrics;
 pub mod replay;
 pub mod secret;
 pub mod server;

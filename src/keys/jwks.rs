@@ -120,6 +120,8 @@ pub struct JwksCache {
     sources: Vec<Source>,
     fresh: moka::sync::Cache<JwksSourceId, Arc<LoadedKeys>>,
     unknown_kids: moka::sync::Cache<(JwksSourceId, String), ()>,
+    /// Set once the start-up prefetch finished or its timeout passed.
+    settled: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for JwksCache {
@@ -192,6 +194,7 @@ impl JwksCache {
                 .max_capacity(10_000)
                 .time_to_live(config.refetch_cooldown.max(Duration::from_millis(1)))
                 .build(),
+            settled: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -232,6 +235,18 @@ impl JwksCache {
                 tokio::time::sleep(PREFETCH_RETRY).await;
             }
         }
+    }
+
+    /// Marks the start-up prefetch as over (done or timed out).
+    pub fn settle(&self) {
+        self.settled
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// True when no source is configured or the start-up prefetch is over:
+    /// until then signet reports itself not ready.
+    pub fn settled(&self) -> bool {
+        self.is_empty() || self.settled.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Keeps each source fresh in the background until the process ends.

@@ -11,6 +11,7 @@ use crate::{
     authorize,
     bearer::{self, CredentialKind, Decision},
     keys::{KeyLookupError, KeySlot},
+    metrics::Outcome,
     proto::{self, authorizer_server::Authorizer},
     verify::{self, Body, Reason, SignatureCheck, Verdict},
 };
@@ -101,7 +102,7 @@ impl AuthorizerService {
         &self,
         req: &proto::AuthorizeRequest,
         now: u64,
-    ) -> Result<proto::AuthorizeResponse, ApiError> {
+    ) -> Result<(proto::AuthorizeResponse, Outcome), ApiError> {
         let policy = self.state.bearer.policy(&req.policy)?;
         let body = body(req.body.as_deref(), req.body_sha256.as_deref())?;
         let headers = &req.headers;
@@ -155,7 +156,12 @@ impl AuthorizerService {
             .filter(|b| b.is_allowed())
             .map(|b| b.subject.clone())
             .unwrap_or_default();
-        Ok(proto::AuthorizeResponse {
+        let outcome = Outcome {
+            allowed: reason == authorize::Reason::Ok,
+            reason: reason.as_str(),
+            key_slot: key_slot_label(signature.as_ref().and_then(|v| v.key_slot)),
+        };
+        let response = proto::AuthorizeResponse {
             allowed: reason == authorize::Reason::Ok,
             reason: authorize_reason(reason) as i32,
             message: reason.message().to_owned(),
@@ -163,7 +169,8 @@ impl AuthorizerService {
             signature: signature.map(signature_response),
             bearer: bearer.as_deref().map(bearer_response),
             subject,
-        })
+        };
+        Ok((response, outcome))
     }
 }
 
@@ -183,7 +190,14 @@ impl Authorizer for AuthorizerService {
             reason = verdict.reason.as_str(),
             "decision"
         );
-        Ok(Response::new(signature_response(verdict)))
+        let outcome = Outcome {
+            allowed: verdict.is_valid(),
+            reason: verdict.reason.as_str(),
+            key_slot: key_slot_label(verdict.key_slot),
+        };
+        let mut response = Response::new(signature_response(verdict));
+        outcome.attach(&mut response);
+        Ok(response)
     }
 
     async fn authorize_bearer(
@@ -207,7 +221,14 @@ impl Authorizer for AuthorizerService {
             reason = decision.reason.as_str(),
             "decision"
         );
-        Ok(Response::new(bearer_response(&decision)))
+        let outcome = Outcome {
+            allowed: decision.is_allowed(),
+            reason: decision.reason.as_str(),
+            key_slot: "",
+        };
+        let mut response = Response::new(bearer_response(&decision));
+        outcome.attach(&mut response);
+        Ok(response)
     }
 
     async fn authorize(
@@ -215,7 +236,7 @@ impl Authorizer for AuthorizerService {
         request: Request<proto::AuthorizeRequest>,
     ) -> Result<Response<proto::AuthorizeResponse>, Status> {
         let req = request.into_inner();
-        let response = self
+        let (response, outcome) = self
             .authorize_request(&req, unix_now())
             .await
             .inspect_err(|e| tracing::debug!(rpc = "Authorize", error = %e, "call refused"))?;
@@ -226,7 +247,18 @@ impl Authorizer for AuthorizerService {
             failure_callback = response.failure_callback,
             "decision"
         );
-        Ok(Response::new(response))
+        let mut response = Response::new(response);
+        outcome.attach(&mut response);
+        Ok(response)
+    }
+}
+
+/// The `key_slot` metrics label.
+fn key_slot_label(slot: Option<KeySlot>) -> &'static str {
+    match slot {
+        None => "",
+        Some(KeySlot::Current) => "current",
+        Some(KeySlot::Next) => "next",
     }
 }
 

@@ -20,6 +20,12 @@ pub enum ApiError {
     /// The key set has no keys loaded: signet cannot decide, and never allows.
     #[error("no signing keys loaded for this key set")]
     NoKeys,
+    /// The caller presented no valid credential (caller token).
+    #[error("caller not authenticated")]
+    Unauthenticated,
+    /// The caller's identity is not allowed to call this service.
+    #[error("caller not allowed")]
+    PermissionDenied,
     /// A `KeyAdmin` call came without an admin credential.
     #[error("admin credential required: authorization: Bearer <admin token>")]
     AdminCredentialMissing,
@@ -68,6 +74,8 @@ impl From<BearerError> for ApiError {
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Self {
         let code = match e {
+            ApiError::Unauthenticated => Code::Unauthenticated,
+            ApiError::PermissionDenied => Code::PermissionDenied,
             ApiError::AdminCredentialMissing | ApiError::AdminCredentialRejected => {
                 Code::Unauthenticated
             }

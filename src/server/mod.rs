@@ -3,11 +3,15 @@
 
 mod admin;
 mod authorizer;
+pub mod caller;
 pub mod codec;
 mod error;
+pub mod observe;
+pub mod tls;
 
 use std::{
     future::Future,
+    pin::Pin,
     sync::Arc,
     time::{Duration, SystemTime},
 };
@@ -23,8 +27,9 @@ pub use error::ApiError;
 
 use crate::{
     bearer::Bearer,
-    config::{AdminConfig, ServerConfig, VerifyLimits},
+    config::{AdminConfig, CallerPolicy, ServerConfig, VerifyLimits},
     keys::{KeyRefresher, KeyStore},
+    metrics::Metrics,
     proto::{authorizer_server::AuthorizerServer, key_admin_server::KeyAdminServer},
 };
 
@@ -51,6 +56,28 @@ pub struct AppState {
     pub admin: Option<AdminConfig>,
     /// Bearer policies, issuers' keys and the decision cache.
     pub bearer: Bearer,
+    /// Metric families (clone it into components that count things).
+    pub metrics: Metrics,
+}
+
+/// What guards the gRPC listener: TLS (reloading) and caller authorization.
+#[derive(Debug, Default)]
+pub struct Edge {
+    /// TLS on the listener; `None` = plaintext.
+    pub tls: Option<Arc<tls::ReloadingTls>>,
+    /// Who may call which service.
+    pub callers: CallerPolicy,
+}
+
+/// True when `signet.v1.Authorizer` can decide (its health is SERVING):
+/// keys are loaded and no key source has failed to confirm its keys for
+/// longer than `keys.max_staleness`, and the issuers' JWKS start-up prefetch
+/// is over. The gRPC health service and the
+/// metrics port's `/readyz` both use it.
+pub fn authorizer_serving(state: &AppState) -> bool {
+    state.keys.snapshot().has_keys()
+        && !state.key_refresher.too_stale(SystemTime::now())
+        && state.bearer.jwks().settled()
 }
 
 /// Server start-up failures.
@@ -59,17 +86,22 @@ pub enum ServeError {
     /// Reflection could not be built from the descriptor sets.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The TLS files could not be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
     /// The transport failed.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Serves on `listener` until `shutdown` resolves, then drains in-flight
-/// calls for at most `config.shutdown_grace`.
+/// Serves on `listener` (behind `edge`'s TLS and caller checks) until
+/// `shutdown` resolves, then drains in-flight calls for at most
+/// `config.shutdown_grace`.
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
     config: &ServerConfig,
+    edge: Edge,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -89,19 +121,44 @@ pub async fn run(
         ))
     });
 
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let stop = CancellationToken::new();
-    let serve = Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+    let rpcs = Arc::new(observe::RpcNames::from_descriptor_sets(&[
+        FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ]));
+    // Outermost first: observe (span, request id, metrics) sees every call,
+    // including those the caller check refuses.
+    let layers = tower::ServiceBuilder::new()
+        .layer(observe::ObserveLayer::new(state.metrics.clone(), rpcs))
+        .layer(caller::CallerLayer::new(edge.callers))
         .layer(tower::util::MapResponseLayer::new(
             error::oversized_is_resource_exhausted,
-        ))
+        ));
+    let stop = CancellationToken::new();
+    let router = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(layers)
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(authorizer)
-        .add_optional_service(key_admin)
-        .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
+        .add_optional_service(key_admin);
+    let signal = stop.clone().cancelled_owned();
+    let mut tasks = Vec::new();
+    let serve: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+        match edge.tls {
+            Some(tls) => {
+                tasks.push(tls.spawn_reloader());
+                let (incoming, accept) = tls.incoming(listener);
+                tasks.push(accept);
+                Box::pin(router.serve_with_incoming_shutdown(incoming, signal))
+            }
+            None => {
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                Box::pin(router.serve_with_incoming_shutdown(incoming, signal))
+            }
+        };
     tokio::pin!(serve);
 
     let result = tokio::select! {
@@ -119,6 +176,9 @@ pub async fn run(
         }
     };
     health_task.abort();
+    for task in tasks {
+        task.abort();
+    }
     Ok(result?)
 }
 
@@ -138,14 +198,14 @@ async fn report_health(health: HealthReporter, state: Arc<AppState>) {
         {
             tracing::warn!("JWKS prefetch timed out: serving; issuers load on first use");
         }
+        jwks.settle();
         jwks.spawn_refresh();
     }
     let mut changes = state.keys.subscribe();
     let mut tick = tokio::time::interval(STALENESS_CHECK);
     let mut last = None;
     loop {
-        let serving =
-            state.keys.snapshot().has_keys() && !state.key_refresher.too_stale(SystemTime::now());
+        let serving = authorizer_serving(&state);
         if last != Some(serving) {
             if last.is_some() {
                 tracing::warn!(serving, "{AUTHORIZER_SERVICE} health changed");
