@@ -99,6 +99,13 @@ def test_body_string_is_used_without_pack_as_bytes(dev_server):
     assert_allowed(response)
 
 
+def test_non_utf8_body_verifies_from_raw_body(dev_server):
+    """`pack_as_bytes: true`: the exact bytes, which a UTF-8 `body` string could not carry."""
+    body = bytes(range(256))
+    response = check(dev_server, check_request({"upstash-signature": sign(body)}, raw_body=body))
+    assert_allowed(response)
+
+
 def test_forged_signature_is_denied_401(dev_server):
     token = sign(BODY, key=UNTRUSTED)
     response = check(dev_server, check_request({"upstash-signature": token}))
