@@ -62,7 +62,8 @@ fn lookup_error(e: KeyLookupError) -> ApiError {
 }
 
 impl AuthorizerService {
-    fn verify_signature(
+    /// The `VerifySignature` decision; the Envoy edge asks it too.
+    pub(super) fn verify_signature(
         &self,
         req: &proto::VerifySignatureRequest,
         now: u64,

@@ -7,39 +7,46 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{AppState, authorizer::unix_now, error::ApiError};
+use super::{
+    AppState,
+    authorizer::{AuthorizerService, unix_now},
+    error::ApiError,
+};
 use crate::{
     envoy_proto::envoy::service::auth::v3::{
         CheckRequest, CheckResponse, authorization_server::Authorization,
     },
     ext_authz::{self, Decision, Denied, DenyKind, HttpRequest},
-    keys::KeyLookupError,
-    verify::{self, Body, Reason, SignatureCheck, Verdict},
+    proto,
 };
 
 /// The policy name that means the default policy, besides an empty one.
 const DEFAULT_POLICY: &str = "default";
 
-/// Serves Envoy's external authorization API.
+/// Serves Envoy's external authorization API by asking the same decision
+/// code as `signet.v1.Authorizer`.
 #[derive(Clone, Debug)]
 pub struct ExtAuthzService {
-    state: Arc<AppState>,
+    authorizer: AuthorizerService,
 }
 
 impl ExtAuthzService {
     /// A service answering from `state`.
     pub fn new(state: Arc<AppState>) -> Self {
-        Self { state }
+        Self {
+            authorizer: AuthorizerService::new(state),
+        }
     }
 
     /// The one place a request is decided.
     ///
     /// Until policies exist, every route has the default policy: a valid
     /// QStash signature (default key set, `sub` unchecked, the body as
-    /// received) is required; a route naming any other policy is denied.
-    /// With the `Authorize` core this becomes: build its request from `req`
-    /// (policy, method, headers, body, url = policy base URL + `req.path`),
-    /// call it, and map its outcome onto a [`Decision`].
+    /// received), asked exactly as `VerifySignature` is; a route naming any
+    /// other policy is denied. With the `Authorize` core this becomes: build
+    /// a `proto::AuthorizeRequest` from `req` (policy, method, headers, body,
+    /// url = the policy's public base URL + `req.path`), ask
+    /// `authorize_request`, and map its response onto a [`Decision`].
     fn decide(&self, req: &HttpRequest, now: u64) -> Result<Decision, ApiError> {
         if !req.policy.is_empty() && req.policy != DEFAULT_POLICY {
             return Ok(Decision::Deny(Denied {
@@ -47,26 +54,17 @@ impl ExtAuthzService {
                 reason: "unknown_policy",
             }));
         }
-        let limits = &self.state.limits;
-        let check = SignatureCheck {
-            signature: req.header("upstash-signature").unwrap_or_default(),
-            body: Body::Raw(&req.body),
-            url: "",
-            clock_tolerance: limits.tolerance(None),
-            max_signature_bytes: limits.max_signature_bytes,
+        let header = |name| req.header(name).unwrap_or_default().to_owned();
+        let check = proto::VerifySignatureRequest {
+            signature: header("upstash-signature"),
+            body: Some(req.body.clone()),
+            body_sha256: None,
+            url: String::new(),
+            key_set: String::new(),
+            region: header("upstash-region"),
+            clock_tolerance_seconds: None,
         };
-        let region = req.header("upstash-region").unwrap_or_default();
-        let snapshot = self.state.keys.snapshot();
-        let verdict = match snapshot.pair("", region) {
-            Ok(pair) => verify::verify(&check, pair, now),
-            Err(KeyLookupError::UnknownRegion) => Verdict {
-                reason: Reason::UnknownRegion,
-                key_slot: None,
-                claims: None,
-            },
-            Err(KeyLookupError::UnknownKeySet) => return Err(ApiError::UnknownKeySet),
-            Err(KeyLookupError::NoKeys) => return Err(ApiError::NoKeys),
-        };
+        let verdict = self.authorizer.verify_signature(&check, now)?;
         Ok(Decision::from_signature(
             &verdict,
             req.is_failure_callback(),
