@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check signet has, on a fresh machine too: formatting, lints, the
 # Rust unit and integration tests (which start the real server binary), the
-# TypeScript and Python client suites (scripts/test-clients.sh), the Helm
-# chart checks, the benchmark and load generator smoke runs, and the fuzzers.
+# TypeScript and Python client suites (scripts/test-clients.sh), the Envoy
+# ext_authz tests with Envoy's real message definitions, the Helm chart checks,
+# the benchmark and load generator smoke runs, and the fuzzers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 command -v redis-server >/dev/null ||
     { as_root apt-get install -y redis-server >/dev/null 2>&1 ||
       { as_root apt-get update >/dev/null && as_root apt-get install -y redis-server >/dev/null; }; }
+
+step "Envoy ext_authz with Envoy's real message definitions (envoy-data-plane) against the release binary"
+bash scripts/test-envoy.sh
 
 step "cargo test"
 cargo test --locked --features client,otel

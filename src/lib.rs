@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod config_bearer;
+pub mod ext_authz;
 pub mod keys;
 pub mod metrics;
 pub mod replay;
@@ -21,4 +22,47 @@ pub mod verify;
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod proto {
     tonic::include_proto!("signet.v1");
+}
+
+/// Generated types of the wire-compatible subset of Envoy's ext_authz v3
+/// protos (`proto/envoy`, `proto/google/rpc`); modules follow the packages.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod envoy_proto {
+    /// `envoy.*`
+    pub mod envoy {
+        /// `envoy.service.*`
+        pub mod service {
+            /// `envoy.service.auth.*`
+            pub mod auth {
+                /// `envoy.service.auth.v3`: `Authorization/Check`.
+                pub mod v3 {
+                    tonic::include_proto!("envoy.service.auth.v3");
+                }
+            }
+        }
+        /// `envoy.config.*`
+        pub mod config {
+            /// `envoy.config.core.*`
+            pub mod core {
+                /// `envoy.config.core.v3`: header values.
+                pub mod v3 {
+                    tonic::include_proto!("envoy.config.core.v3");
+                }
+            }
+        }
+        /// `envoy.type.*`
+        pub mod r#type {
+            /// `envoy.type.v3`: HTTP status codes.
+            pub mod v3 {
+                tonic::include_proto!("envoy.r#type.v3");
+            }
+        }
+    }
+    /// `google.*`
+    pub mod google {
+        /// `google.rpc`: `Status`.
+        pub mod rpc {
+            tonic::include_proto!("google.rpc");
+        }
+    }
 }

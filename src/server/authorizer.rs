@@ -31,7 +31,7 @@ impl AuthorizerService {
 
 /// Unix seconds now. The decision core takes time as a parameter; this is
 /// the one place the edge reads the wall clock.
-fn unix_now() -> u64 {
+pub(super) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -63,7 +63,8 @@ fn lookup_error(e: KeyLookupError) -> ApiError {
 }
 
 impl AuthorizerService {
-    fn verify_signature(
+    /// The `VerifySignature` decision; the Envoy edge asks it too.
+    pub(super) fn verify_signature(
         &self,
         req: &proto::VerifySignatureRequest,
         now: u64,

@@ -6,6 +6,7 @@ mod authorizer;
 pub mod caller;
 pub mod codec;
 mod error;
+mod ext_authz;
 pub mod observe;
 pub mod tls;
 
@@ -24,21 +25,28 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 pub use admin::KeyAdminService;
 pub use authorizer::AuthorizerService;
 pub use error::ApiError;
+pub use ext_authz::ExtAuthzService;
 
 use crate::{
     bearer::Bearer,
     config::{AdminConfig, CallerPolicy, ServerConfig, VerifyLimits},
+    envoy_proto::envoy::service::auth::v3::authorization_server::AuthorizationServer,
     keys::{KeyRefresher, KeyStore},
     metrics::Metrics,
     proto::{authorizer_server::AuthorizerServer, key_admin_server::KeyAdminServer},
 };
 
-/// The encoded descriptor set of `signet.v1`, served by reflection.
+/// The encoded descriptor set of `signet.v1` and the Envoy ext_authz v3
+/// subset, served by reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/signet_descriptor.bin"));
 
 /// The health service name that reports whether signet can decide.
 pub const AUTHORIZER_SERVICE: &str = "signet.v1.Authorizer";
+
+/// The health service name of Envoy's ext_authz API; it follows
+/// [`AUTHORIZER_SERVICE`].
+pub const EXT_AUTHZ_SERVICE: &str = "envoy.service.auth.v3.Authorization";
 
 /// How often health re-checks key staleness between key changes.
 const STALENESS_CHECK: Duration = Duration::from_secs(1);
@@ -114,6 +122,8 @@ pub async fn run(
     };
     let authorizer = AuthorizerServer::new(AuthorizerService::new(Arc::clone(&state)))
         .max_decoding_message_size(config.max_message_bytes);
+    let ext_authz = AuthorizationServer::new(ExtAuthzService::new(Arc::clone(&state)))
+        .max_decoding_message_size(config.max_message_bytes);
     let key_admin = state.admin.clone().map(|admin| {
         KeyAdminServer::new(KeyAdminService::new(
             Arc::clone(&state.key_refresher),
@@ -143,6 +153,7 @@ pub async fn run(
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(authorizer)
+        .add_service(ext_authz)
         .add_optional_service(key_admin);
     let signal = stop.clone().cancelled_owned();
     let mut tasks = Vec::new();
@@ -182,7 +193,8 @@ pub async fn run(
     Ok(result?)
 }
 
-/// Keeps `signet.v1.Authorizer`'s health in step with the key store:
+/// Keeps the health of `signet.v1.Authorizer` and of Envoy's ext_authz API in
+/// step with the key store:
 /// SERVING only while keys are loaded, no key source has failed to confirm
 /// its keys for longer than `keys.max_staleness`, and not before the issuers'
 /// JWKS have loaded once (or the prefetch timeout passed).
@@ -215,7 +227,9 @@ async fn report_health(health: HealthReporter, state: Arc<AppState>) {
             } else {
                 ServingStatus::NotServing
             };
-            health.set_service_status(AUTHORIZER_SERVICE, status).await;
+            for service in [AUTHORIZER_SERVICE, EXT_AUTHZ_SERVICE] {
+                health.set_service_status(service, status).await;
+            }
             last = Some(serving);
         }
         tokio::select! {

@@ -1,0 +1,224 @@
+use std::collections::HashMap;
+
+use super::*;
+use crate::envoy_proto::envoy::{
+    config::core::v3::HeaderMap,
+    service::auth::v3::{AttributeContext, attribute_context::Request},
+};
+
+fn check(http: attribute_context::HttpRequest, extensions: &[(&str, &str)]) -> CheckRequest {
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request { http: Some(http) }),
+            context_extensions: extensions
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }),
+    }
+}
+
+fn http(headers: &[(&str, &str)]) -> attribute_context::HttpRequest {
+    attribute_context::HttpRequest {
+        method: "POST".into(),
+        path: "/api/workflow?x=1".into(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<HashMap<_, _>>(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn maps_policy_method_path_and_headers() {
+    let req = HttpRequest::from_check(check(
+        http(&[("upstash-signature", "t"), ("Authorization", "Bearer x")]),
+        &[(POLICY_EXTENSION, "workflows"), ("other", "y")],
+    ));
+    assert_eq!(req.policy, "workflows");
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/api/workflow?x=1");
+    assert_eq!(req.header("upstash-signature"), Some("t"));
+    assert_eq!(req.header("authorization"), Some("Bearer x"));
+}
+
+#[test]
+fn an_empty_check_request_is_an_empty_request_with_the_default_policy() {
+    let req = HttpRequest::from_check(CheckRequest::default());
+    assert_eq!(req, HttpRequest::default());
+}
+
+#[test]
+fn raw_body_wins_over_body() {
+    let mut h = http(&[]);
+    h.body = "as string".into();
+    h.raw_body = Bytes::from_static(b"\xff raw");
+    assert_eq!(
+        HttpRequest::from_check(check(h.clone(), &[])).body,
+        Bytes::from_static(b"\xff raw")
+    );
+    h.raw_body = Bytes::new();
+    assert_eq!(
+        HttpRequest::from_check(check(h, &[])).body,
+        Bytes::from_static(b"as string")
+    );
+}
+
+#[test]
+fn raw_header_map_is_read_when_headers_are_empty() {
+    let mut h = http(&[]);
+    h.header_map = Some(HeaderMap {
+        headers: vec![
+            HeaderValue {
+                key: "Upstash-Signature".into(),
+                value: String::new(),
+                raw_value: b"raw-token".to_vec(),
+            },
+            HeaderValue {
+                key: "upstash-region".into(),
+                value: "EU_CENTRAL_1".into(),
+                raw_value: Vec::new(),
+            },
+        ],
+    });
+    let req = HttpRequest::from_check(check(h, &[]));
+    assert_eq!(req.header("upstash-signature"), Some("raw-token"));
+    assert_eq!(req.header("upstash-region"), Some("EU_CENTRAL_1"));
+}
+
+#[test]
+fn failure_callbacks_are_recognised() {
+    let is =
+        |h: &[(&str, &str)]| HttpRequest::from_check(check(http(h), &[])).is_failure_callback();
+    assert!(is(&[("upstash-workflow-is-failure", "true")]));
+    assert!(is(&[("upstash-workflow-is-failure", "TRUE")]));
+    assert!(is(&[("upstash-workflow-failure-callback", "https://x")]));
+    assert!(!is(&[("upstash-workflow-is-failure", "false")]));
+    assert!(!is(&[("upstash-workflow-failure-callback", " ")]));
+    assert!(!is(&[]));
+}
+
+fn ok(resp: &CheckResponse) -> &OkHttpResponse {
+    match &resp.http_response {
+        Some(check_response::HttpResponse::OkResponse(ok)) => ok,
+        other => panic!("not ok: {other:?}"),
+    }
+}
+
+fn denied(resp: &CheckResponse) -> &DeniedHttpResponse {
+    match &resp.http_response {
+        Some(check_response::HttpResponse::DeniedResponse(d)) => d,
+        other => panic!("not denied: {other:?}"),
+    }
+}
+
+fn set_headers(ok: &OkHttpResponse) -> Vec<(String, String, i32)> {
+    ok.headers
+        .iter()
+        .map(|o| {
+            let h = o.header.as_ref().unwrap();
+            (h.key.clone(), h.value.clone(), o.append_action)
+        })
+        .collect()
+}
+
+#[test]
+fn allowed_sets_signet_headers_and_removes_the_others() {
+    let resp = check_response(&Decision::Allow(Allowed {
+        subject: None,
+        key_slot: Some(KeySlot::Next),
+        failure_callback: false,
+        remove_authorization: false,
+    }));
+    assert_eq!(resp.status.as_ref().unwrap().code, 0);
+    let ok = ok(&resp);
+    let overwrite = header_value_option::HeaderAppendAction::OverwriteIfExistsOrAdd as i32;
+    assert_eq!(
+        set_headers(ok),
+        vec![(KEY_SLOT_HEADER.to_owned(), "next".to_owned(), overwrite)]
+    );
+    assert_eq!(
+        ok.headers_to_remove,
+        vec![SUBJECT_HEADER, FAILURE_CALLBACK_HEADER]
+    );
+}
+
+#[test]
+fn allowed_with_subject_failure_callback_and_authorization_removed() {
+    let resp = check_response(&Decision::Allow(Allowed {
+        subject: Some("user-1".into()),
+        key_slot: Some(KeySlot::Current),
+        failure_callback: true,
+        remove_authorization: true,
+    }));
+    let ok = ok(&resp);
+    let keys: Vec<_> = set_headers(ok)
+        .into_iter()
+        .map(|(k, v, _)| (k, v))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            (SUBJECT_HEADER.to_owned(), "user-1".to_owned()),
+            (KEY_SLOT_HEADER.to_owned(), "current".to_owned()),
+            (FAILURE_CALLBACK_HEADER.to_owned(), "true".to_owned()),
+        ]
+    );
+    assert_eq!(ok.headers_to_remove, vec!["authorization"]);
+}
+
+#[test]
+fn denials_map_to_401_and_403_with_a_json_body() {
+    for (kind, rpc, http, error) in [
+        (DenyKind::Unauthenticated, 16, 401, "unauthenticated"),
+        (DenyKind::Forbidden, 7, 403, "forbidden"),
+    ] {
+        let resp = check_response(&Decision::Deny(Denied {
+            kind,
+            reason: "signature_missing",
+        }));
+        assert_eq!(resp.status.as_ref().unwrap().code, rpc);
+        let d = denied(&resp);
+        assert_eq!(d.status.unwrap().code, http);
+        let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"error": error, "reason": "signature_missing"})
+        );
+        assert_eq!(
+            d.headers[0].header.as_ref().unwrap().value,
+            "application/json"
+        );
+    }
+}
+
+#[test]
+fn signature_verdicts_map_to_decisions() {
+    let valid = Verdict {
+        reason: Reason::Ok,
+        key_slot: Some(KeySlot::Current),
+        claims: None,
+    };
+    assert_eq!(
+        Decision::from_signature(&valid, true),
+        Decision::Allow(Allowed {
+            subject: None,
+            key_slot: Some(KeySlot::Current),
+            failure_callback: true,
+            remove_authorization: false,
+        })
+    );
+    let forged = Verdict {
+        reason: Reason::NoKeyMatched,
+        key_slot: None,
+        claims: None,
+    };
+    assert_eq!(
+        Decision::from_signature(&forged, false),
+        Decision::Deny(Denied {
+            kind: DenyKind::Unauthenticated,
+            reason: "signature_no_key_matched",
+        })
+    );
+}

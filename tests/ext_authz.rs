@@ -1,0 +1,278 @@
+//! Envoy ext_authz v3 over gRPC against the real binary, through the
+//! generated client of signet's wire subset. (`tests/envoy/` does the same
+//! with Envoy's real message definitions.)
+
+mod common;
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use common::{CURRENT, NEXT, Signet, TEST_CURRENT, token};
+use signet::envoy_proto::envoy::{
+    config::core::v3::HeaderValueOption,
+    service::auth::v3::{
+        AttributeContext, CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
+        attribute_context::{HttpRequest, Request},
+        authorization_client::AuthorizationClient,
+        check_response::HttpResponse,
+    },
+};
+use tonic::{Code, transport::Channel};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+const BODY: &[u8] = br#"{"hello":"world"}"#;
+const URL: &str = "https://svc.example/api/workflow";
+
+fn check_request(headers: &[(&str, &str)], raw_body: &[u8], policy: Option<&str>) -> CheckRequest {
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: "POST".into(),
+                    headers: headers
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect::<HashMap<_, _>>(),
+                    path: "/api/workflow".into(),
+                    raw_body: Bytes::copy_from_slice(raw_body),
+                    ..Default::default()
+                }),
+            }),
+            context_extensions: policy
+                .map(|p| ("signet_policy".to_owned(), p.to_owned()))
+                .into_iter()
+                .collect(),
+        }),
+    }
+}
+
+async fn client(server: &Signet) -> AuthorizationClient<Channel> {
+    AuthorizationClient::new(server.channel().await)
+}
+
+async fn check(server: &Signet, req: CheckRequest) -> CheckResponse {
+    client(server).await.check(req).await.unwrap().into_inner()
+}
+
+fn ok(resp: &CheckResponse) -> &OkHttpResponse {
+    assert_eq!(resp.status.as_ref().unwrap().code, 0, "{resp:?}");
+    match &resp.http_response {
+        Some(HttpResponse::OkResponse(ok)) => ok,
+        other => panic!("not allowed: {other:?}"),
+    }
+}
+
+/// Asserts a denial with `http` status and `reason`; returns it.
+fn denied(resp: &CheckResponse, http: i32, reason: &str) -> DeniedHttpResponse {
+    assert_ne!(resp.status.as_ref().unwrap().code, 0, "{resp:?}");
+    let Some(HttpResponse::DeniedResponse(d)) = &resp.http_response else {
+        panic!("not denied: {resp:?}");
+    };
+    assert_eq!(d.status.unwrap().code, http, "{d:?}");
+    let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+    assert_eq!(body["reason"], reason, "{body}");
+    d.clone()
+}
+
+fn header<'a>(headers: &'a [HeaderValueOption], key: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .filter_map(|o| o.header.as_ref())
+        .find(|h| h.key == key)
+        .map(|h| h.value.as_str())
+}
+
+#[tokio::test]
+async fn signed_requests_are_allowed_with_headers_for_the_upstream() {
+    let server = Signet::builder().arg("--dev").start();
+    for (key, slot) in [(CURRENT, "current"), (NEXT, "next")] {
+        let sig = token(key, BODY, URL);
+        let resp = check(
+            &server,
+            check_request(&[("upstash-signature", &sig)], BODY, None),
+        )
+        .await;
+        let ok = ok(&resp);
+        assert_eq!(header(&ok.headers, "x-signet-key-slot"), Some(slot));
+        assert!(ok.headers_to_remove.contains(&"x-signet-subject".into()));
+        assert!(
+            ok.headers_to_remove
+                .contains(&"x-signet-failure-callback".into())
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_body_string_is_used_without_raw_body_and_default_policy_is_named_default() {
+    let server = Signet::builder().arg("--dev").start();
+    let sig = token(CURRENT, BODY, URL);
+    let mut req = check_request(&[("upstash-signature", &sig)], b"", Some("default"));
+    let http = req
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+        .unwrap();
+    http.body = String::from_utf8(BODY.to_vec()).unwrap();
+    ok(&check(&server, req).await);
+}
+
+#[tokio::test]
+async fn forged_altered_and_missing_signatures_are_401() {
+    let server = Signet::builder().arg("--dev").start();
+    let forged = token(TEST_CURRENT, BODY, URL);
+    let resp = check(
+        &server,
+        check_request(&[("upstash-signature", &forged)], BODY, None),
+    )
+    .await;
+    let d = denied(&resp, 401, "signature_no_key_matched");
+    assert_eq!(resp.status.unwrap().code, Code::Unauthenticated as i32);
+    assert_eq!(header(&d.headers, "content-type"), Some("application/json"));
+    assert!(!d.body.contains(&forged));
+
+    let sig = token(CURRENT, BODY, URL);
+    let resp = check(
+        &server,
+        check_request(
+            &[("upstash-signature", &sig)],
+            br#"{"hello":"World"}"#,
+            None,
+        ),
+    )
+    .await;
+    denied(&resp, 401, "signature_body_mismatch");
+
+    let resp = check(&server, check_request(&[], BODY, None)).await;
+    denied(&resp, 401, "signature_missing");
+}
+
+#[tokio::test]
+async fn failure_callbacks_are_verified_and_flagged() {
+    let server = Signet::builder().arg("--dev").start();
+    let sig = token(CURRENT, BODY, URL);
+    let resp = check(
+        &server,
+        check_request(
+            &[
+                ("upstash-signature", &sig),
+                ("upstash-workflow-is-failure", "true"),
+            ],
+            BODY,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(
+        header(&ok(&resp).headers, "x-signet-failure-callback"),
+        Some("true")
+    );
+    let resp = check(
+        &server,
+        check_request(&[("upstash-workflow-is-failure", "true")], BODY, None),
+    )
+    .await;
+    denied(&resp, 401, "signature_missing");
+}
+
+#[tokio::test]
+async fn an_unknown_policy_is_403() {
+    let server = Signet::builder().arg("--dev").start();
+    let sig = token(CURRENT, BODY, URL);
+    let resp = check(
+        &server,
+        check_request(&[("upstash-signature", &sig)], BODY, Some("no-such-policy")),
+    )
+    .await;
+    let d = denied(&resp, 403, "unknown_policy");
+    assert_eq!(resp.status.unwrap().code, Code::PermissionDenied as i32);
+    assert!(d.body.contains("forbidden"));
+}
+
+#[tokio::test]
+async fn no_keys_is_unavailable_so_envoys_failure_mode_applies() {
+    let server = Signet::builder().start();
+    let sig = token(CURRENT, BODY, URL);
+    let status = client(&server)
+        .await
+        .check(check_request(&[("upstash-signature", &sig)], BODY, None))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    let mut health = HealthClient::new(server.channel().await);
+    let resp = health
+        .check(HealthCheckRequest {
+            service: "envoy.service.auth.v3.Authorization".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resp.status(), ServingStatus::NotServing);
+}
+
+#[tokio::test]
+async fn health_and_reflection_know_the_ext_authz_service() {
+    use tokio_stream::StreamExt;
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let server = Signet::builder().arg("--dev").start();
+    let mut health = HealthClient::new(server.channel().await);
+    let resp = health
+        .check(HealthCheckRequest {
+            service: "envoy.service.auth.v3.Authorization".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resp.status(), ServingStatus::Serving);
+
+    let mut reflection = ServerReflectionClient::new(server.channel().await);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = reflection
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        stream.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("no list")
+    };
+    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"envoy.service.auth.v3.Authorization".to_string()),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn logs_never_carry_the_signature() {
+    let server = Signet::builder()
+        .arg("--dev")
+        .env("RUST_LOG", "trace")
+        .start();
+    let sig = token(CURRENT, BODY, URL);
+    ok(&check(
+        &server,
+        check_request(&[("upstash-signature", &sig)], BODY, None),
+    )
+    .await);
+    let forged = token(TEST_CURRENT, BODY, URL);
+    check(
+        &server,
+        check_request(&[("upstash-signature", &forged)], BODY, None),
+    )
+    .await;
+    let logs = server.logs();
+    assert!(logs.contains("ext_authz.Check"), "{logs}");
+    for secret in [sig.as_str(), forged.as_str(), CURRENT] {
+        assert!(!logs.contains(secret), "{logs}");
+    }
+}
