@@ -12,7 +12,9 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
-    config_bearer::{DecisionCacheSettings, IssuerSettings, JwksSettings, PolicySettings},
+    config_bearer::{
+        DecisionCacheSettings, IssuerSettings, JwksSettings, PolicySettings, ReplaySettings,
+    },
     secret::Secret,
 };
 
@@ -44,6 +46,8 @@ pub struct Settings {
     pub jwks: JwksSettings,
     /// Cached bearer decisions.
     pub decision_cache: DecisionCacheSettings,
+    /// Replay protection stores (`[replay]`).
+    pub replay: ReplaySettings,
 }
 
 /// `[server]`

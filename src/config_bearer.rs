@@ -7,9 +7,10 @@ use jsonwebtoken::{Algorithm, jwk::Jwk};
 use serde::Deserialize;
 
 use crate::{
-    bearer::{Bearer, DecisionCache, Issuer, Policy, Require, api_key::ApiKey},
+    bearer::{Bearer, DecisionCache, Issuer, Policy, ReplayGuard, Require, api_key::ApiKey},
     config::{ConfigError, Settings},
     keys::{JwksCache, JwksConfig, JwksLocation, JwtKey, algorithm},
+    replay::ReplayStore,
     secret::Secret,
 };
 
@@ -88,6 +89,10 @@ pub struct PolicySettings {
     pub required_scopes: Vec<String>,
     /// Accepted API keys.
     pub api_keys: Vec<ApiKeySettings>,
+    /// Replay protection of the signature: `off`, `memory` or `redis`.
+    pub replay: String,
+    /// When the replay store cannot answer: `deny` (no decision) or `allow`.
+    pub replay_unavailable: String,
 }
 
 impl Default for PolicySettings {
@@ -99,6 +104,30 @@ impl Default for PolicySettings {
             issuers: Vec::new(),
             required_scopes: Vec::new(),
             api_keys: Vec::new(),
+            replay: "off".into(),
+            replay_unavailable: "deny".into(),
+        }
+    }
+}
+
+/// `[replay]`: where replay protection keeps seen token ids.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplaySettings {
+    /// Redis for `replay = "redis"` policies: `redis://[:password@]host:port/db`.
+    pub redis_url: Option<Secret>,
+    /// Upper bound on one Redis check, connecting included.
+    pub redis_timeout: String,
+    /// Most token ids the in-memory store keeps (per replica).
+    pub max_entries: u64,
+}
+
+impl Default for ReplaySettings {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            redis_timeout: "250ms".into(),
+            max_entries: 1_000_000,
         }
     }
 }
@@ -336,11 +365,92 @@ fn issuer(
     }
 }
 
+/// The process's replay stores, made once and shared by the policies.
+struct ReplayStores {
+    memory: ReplayStore,
+    redis: Option<ReplayStore>,
+}
+
+impl ReplayStores {
+    fn new(s: &ReplaySettings, errors: &mut Vec<ConfigError>) -> Self {
+        let timeout = duration("replay.redis_timeout", &s.redis_timeout, errors);
+        let redis = s.redis_url.as_ref().and_then(|url| {
+            ReplayStore::redis(url, timeout)
+                .map_err(|_| {
+                    errors.push(ConfigError::new(
+                        "replay.redis_url",
+                        "not a redis:// or rediss:// URL",
+                    ))
+                })
+                .ok()
+        });
+        if s.max_entries == 0 {
+            errors.push(ConfigError::new("replay.max_entries", "must be at least 1"));
+        }
+        Self {
+            memory: ReplayStore::memory(s.max_entries),
+            redis,
+        }
+    }
+
+    fn guard(
+        &self,
+        key: &str,
+        s: &PolicySettings,
+        require: Require,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<ReplayGuard> {
+        let allow_when_unavailable = match s.replay_unavailable.as_str() {
+            "deny" => false,
+            "allow" => true,
+            other => {
+                errors.push(ConfigError::new(
+                    format!("{key}.replay_unavailable"),
+                    format!("must be deny or allow, not {other:?}"),
+                ));
+                false
+            }
+        };
+        let store = match s.replay.as_str() {
+            "off" => return None,
+            "memory" => self.memory.clone(),
+            "redis" => match &self.redis {
+                Some(store) => store.clone(),
+                None => {
+                    errors.push(ConfigError::new(
+                        format!("{key}.replay"),
+                        "is redis but replay.redis_url is not set",
+                    ));
+                    return None;
+                }
+            },
+            other => {
+                errors.push(ConfigError::new(
+                    format!("{key}.replay"),
+                    format!("must be off, memory or redis, not {other:?}"),
+                ));
+                return None;
+            }
+        };
+        if !require.wants_signature() {
+            errors.push(ConfigError::new(
+                format!("{key}.replay"),
+                "protects the QStash signature, but this policy does not check one",
+            ));
+        }
+        Some(ReplayGuard {
+            store,
+            allow_when_unavailable,
+        })
+    }
+}
+
 fn policy(
     name: &str,
     s: &PolicySettings,
     issuers: &BTreeMap<String, Arc<Issuer>>,
     known_sets: &dyn Fn(&str) -> bool,
+    replays: &ReplayStores,
     errors: &mut Vec<ConfigError>,
 ) -> Policy {
     let key = format!("policies.{name}");
@@ -357,6 +467,7 @@ fn policy(
             Require::Signature
         }
     };
+    let replay = replays.guard(&key, s, require, errors);
     if !s.key_set.is_empty() && !known_sets(&s.key_set) {
         errors.push(ConfigError::new(
             format!("{key}.key_set"),
@@ -404,6 +515,7 @@ fn policy(
         issuers: policy_issuers,
         api_keys,
         required_scopes: s.required_scopes.clone(),
+        replay,
     }
 }
 
@@ -451,10 +563,11 @@ pub fn build(settings: &Settings) -> Result<Bearer, Vec<ConfigError>> {
         .collect();
     let known_sets =
         |name: &str| settings.keys.sets.contains_key(name) || name == crate::keys::DEFAULT_KEY_SET;
+    let replay = ReplayStores::new(&settings.replay, &mut errors);
     let policies = settings
         .policies
         .iter()
-        .map(|(name, s)| policy(name, s, &issuers, &known_sets, &mut errors))
+        .map(|(name, s)| policy(name, s, &issuers, &known_sets, &replay, &mut errors))
         .collect();
     if !errors.is_empty() {
         return Err(errors);

@@ -5,11 +5,15 @@
 //! Ids are stored as SHA-256 digests of (scope, jti): entries have a fixed
 //! size, and nothing a caller sent is written to Redis as it was.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use moka::{Expiry, sync::Cache};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
 
 use crate::secret::Secret;
 
@@ -40,8 +44,11 @@ pub enum ReplayStore {
     Memory(Cache<[u8; 32], Duration>),
     /// Every replica sharing one Redis.
     Redis {
-        /// Reconnects by itself after Redis comes back.
-        connection: ConnectionManager,
+        /// The parsed URL (host, port, credentials).
+        client: redis::Client,
+        /// Made on first use, inside the runtime; reconnects by itself
+        /// after Redis comes back.
+        connection: Arc<OnceCell<ConnectionManager>>,
         /// Upper bound on one check, connecting included.
         timeout: Duration,
     },
@@ -92,14 +99,9 @@ impl ReplayStore {
     pub fn redis(url: &Secret, timeout: Duration) -> Result<Self, ReplayError> {
         let url = std::str::from_utf8(url.expose()).map_err(|_| ReplayError::InvalidUrl)?;
         let client = redis::Client::open(url).map_err(|_| ReplayError::InvalidUrl)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1);
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|_| ReplayError::InvalidUrl)?;
         Ok(Self::Redis {
-            connection,
+            client,
+            connection: Arc::new(OnceCell::new()),
             timeout,
         })
     }
@@ -120,10 +122,21 @@ impl ReplayStore {
                 Seen::Again
             }),
             Self::Redis {
+                client,
                 connection,
                 timeout,
             } => {
-                let mut connection = connection.clone();
+                let mut connection = connection
+                    .get_or_try_init(|| async {
+                        let config = ConnectionManagerConfig::new()
+                            .set_connection_timeout(Some(*timeout))
+                            .set_response_timeout(Some(*timeout))
+                            .set_number_of_retries(1);
+                        ConnectionManager::new_lazy_with_config(client.clone(), config)
+                    })
+                    .await
+                    .map_err(|_| ReplayError::Unavailable)?
+                    .clone();
                 let key = format!("signet:replay:{}", hex::encode(id));
                 let mut command = redis::cmd("SET");
                 command
@@ -186,8 +199,8 @@ mod tests {
         assert_ne!(digest("ab", "c"), digest("a", "bc"));
     }
 
-    #[tokio::test]
-    async fn debug_hides_the_redis_url() {
+    #[test]
+    fn debug_hides_the_redis_url() {
         let store = ReplayStore::redis(
             &Secret::new("redis://:hunter2@127.0.0.1:1/"),
             Duration::from_millis(100),
@@ -196,8 +209,8 @@ mod tests {
         assert!(!format!("{store:?}").contains("hunter2"));
     }
 
-    #[tokio::test]
-    async fn a_bad_url_is_refused() {
+    #[test]
+    fn a_bad_url_is_refused() {
         assert!(ReplayStore::redis(&Secret::new("not a url"), Duration::from_secs(1)).is_err());
     }
 }

@@ -14,7 +14,7 @@ use std::{collections::HashMap, sync::Arc};
 use serde_json::{Map, Value};
 
 pub use cache::{DecisionCache, cache_key};
-pub use policy::{Issuer, Policy, Require};
+pub use policy::{Issuer, Policy, ReplayGuard, Require};
 pub use reason::Reason;
 
 use crate::keys::{JwksCache, JwksError};

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use jsonwebtoken::Algorithm;
 
 use super::api_key::ApiKey;
-use crate::keys::{JwksSourceId, JwtKey};
+use crate::{
+    keys::{JwksSourceId, JwtKey},
+    replay::ReplayStore,
+};
 
 /// What a policy requires of a whole request (`Authorize`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +52,19 @@ pub struct Policy {
     pub api_keys: Vec<ApiKey>,
     /// Scopes every accepted credential must carry.
     pub required_scopes: Vec<String>,
+    /// Replay protection of the QStash signature; `None` = off.
+    pub replay: Option<ReplayGuard>,
+}
+
+/// A policy's replay protection: where seen ids live, and what to do when
+/// that store cannot answer.
+#[derive(Clone, Debug)]
+pub struct ReplayGuard {
+    /// The store (shared by every policy using the same kind).
+    pub store: ReplayStore,
+    /// Decide without the replay check when the store is unavailable,
+    /// instead of refusing to decide (the default).
+    pub allow_when_unavailable: bool,
 }
 
 impl Policy {
@@ -62,6 +78,7 @@ impl Policy {
             issuers: Vec::new(),
             api_keys: Vec::new(),
             required_scopes: Vec::new(),
+            replay: None,
         }
     }
 }

@@ -1,6 +1,9 @@
 //! The `signet.v1.Authorizer` edge: request ↔ domain types, nothing more.
 
-use std::{sync::Arc, time::SystemTime};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use tonic::{Request, Response, Status};
 
@@ -9,10 +12,11 @@ use serde_json::Value;
 use super::{AppState, error::ApiError};
 use crate::{
     authorize,
-    bearer::{self, CredentialKind, Decision},
-    keys::{KeyLookupError, KeySlot},
+    bearer::{self, CredentialKind, Decision, ReplayGuard},
+    keys::{DEFAULT_KEY_SET, KeyLookupError, KeySlot},
     metrics::Outcome,
     proto::{self, authorizer_server::Authorizer},
+    replay::Seen,
     verify::{self, Body, Reason, SignatureCheck, Verdict},
 };
 
@@ -124,7 +128,18 @@ impl AuthorizerService {
             } else {
                 &req.key_set
             };
-            Some(self.check_signature(&check, key_set, header("upstash-region"), now)?)
+            let verdict = self.check_signature(&check, key_set, header("upstash-region"), now)?;
+            Some(match &policy.replay {
+                Some(guard) => {
+                    let scope = if key_set.is_empty() {
+                        DEFAULT_KEY_SET
+                    } else {
+                        key_set
+                    };
+                    check_replay(guard, scope, verdict, check.clock_tolerance, now).await?
+                }
+                None => verdict,
+            })
         } else {
             None
         };
@@ -252,6 +267,52 @@ impl Authorizer for AuthorizerService {
         outcome.attach(&mut response);
         Ok(response)
     }
+}
+
+/// Replay protection: a valid signature whose `jti` was already used within
+/// `scope` is denied `REPLAYED`. The id is remembered until the token expires
+/// (plus the clock tolerance, as long as the token could verify).
+async fn check_replay(
+    guard: &ReplayGuard,
+    scope: &str,
+    mut verdict: Verdict,
+    tolerance: u64,
+    now: u64,
+) -> Result<Verdict, ApiError> {
+    let Some(claims) = verdict.claims.as_ref().filter(|_| verdict.is_valid()) else {
+        return Ok(verdict);
+    };
+    let seen = if claims.jwt_id.is_empty() {
+        // Without an id a token cannot be told apart from its replay.
+        Ok(Reason::MissingClaim)
+    } else {
+        let lifetime = u64::try_from(claims.expires_at)
+            .unwrap_or(0)
+            .saturating_sub(now);
+        let ttl = Duration::from_secs(lifetime.saturating_add(tolerance));
+        guard
+            .store
+            .record(scope, &claims.jwt_id, ttl)
+            .await
+            .map(|seen| match seen {
+                Seen::First => Reason::Ok,
+                Seen::Again => Reason::Replayed,
+            })
+    };
+    match seen {
+        Ok(Reason::Ok) => {}
+        Ok(reason) => {
+            verdict.reason = reason;
+            verdict.key_slot = None;
+        }
+        Err(_) if guard.allow_when_unavailable => {
+            tracing::warn!(
+                "replay store unavailable: deciding without the replay check (policy allows it)"
+            );
+        }
+        Err(_) => return Err(ApiError::ReplayStoreUnavailable),
+    }
+    Ok(verdict)
 }
 
 /// The `key_slot` metrics label.

@@ -53,6 +53,9 @@ pub enum ApiError {
     /// The key source could not be reached (details in the logs and key status).
     #[error("the key source failed; see GetKeyStatus")]
     KeySourceFailed,
+    /// The policy's replay store did not answer and the policy fails closed.
+    #[error("replay protection store unavailable")]
+    ReplayStoreUnavailable,
     /// The request names a policy that is not configured.
     #[error("unknown policy")]
     UnknownPolicy,
@@ -87,9 +90,10 @@ impl From<ApiError> for Status {
             | ApiError::BadDigest
             | ApiError::UnknownKeySet
             | ApiError::UnknownPolicy => Code::InvalidArgument,
-            ApiError::NoKeys | ApiError::KeySourceFailed | ApiError::IssuerUnavailable => {
-                Code::Unavailable
-            }
+            ApiError::NoKeys
+            | ApiError::KeySourceFailed
+            | ApiError::IssuerUnavailable
+            | ApiError::ReplayStoreUnavailable => Code::Unavailable,
         };
         Status::new(code, e.to_string())
     }
