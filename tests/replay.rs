@@ -275,7 +275,8 @@ replay_unavailable = "maybe"
             .args(["check-config", "--config", path.to_str().unwrap()])
             .output()
             .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
         assert!(text.contains("policies.a.replay"), "{text}");
         assert!(text.contains("policies.b.replay"), "{text}");

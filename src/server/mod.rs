@@ -48,6 +48,9 @@ pub const AUTHORIZER_SERVICE: &str = "signet.v1.Authorizer";
 /// [`AUTHORIZER_SERVICE`].
 pub const EXT_AUTHZ_SERVICE: &str = "envoy.service.auth.v3.Authorization";
 
+/// HTTP/2 streams (calls in flight) one connection may hold.
+const MAX_STREAMS_PER_CONNECTION: u32 = 256;
+
 /// How often health re-checks key staleness between key changes.
 const STALENESS_CHECK: Duration = Duration::from_secs(1);
 
@@ -148,6 +151,8 @@ pub async fn run(
     let stop = CancellationToken::new();
     let router = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // One client cannot open unbounded concurrent calls on a connection.
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .layer(layers)
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
