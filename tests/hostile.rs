@@ -5,6 +5,7 @@
 //! afterwards the server is still SERVING, still decides correctly and its
 //! memory stays bounded.
 
+mod bearer_support;
 mod common;
 #[path = "hostile/wire.rs"]
 mod wire;
@@ -32,6 +33,8 @@ enum Expect {
     Denied(SignatureReason),
     /// A denial, whatever the reason.
     AnyDenial,
+    /// A decision either way (consistent: allowed iff the reason is OK).
+    Decided,
     /// No decision: this status code.
     Refused(Code),
 }
@@ -520,6 +523,7 @@ async fn run<R: Message + Default>(
             (Expect::Allowed, Ok((true, _))) => true,
             (Expect::Denied(want), Ok((false, reason))) => reason == want as i32,
             (Expect::AnyDenial, Ok((false, _))) => true,
+            (Expect::Decided, Ok(_)) => true,
             (Expect::Refused(want), Err(code)) => code == want,
             _ => false,
         };
@@ -602,6 +606,767 @@ async fn verify_signature_survives_hostile_calls() {
     println!("RSS: start {before} KiB, after one pass {warm} KiB, after eleven {after} KiB");
     assert!(
         after < warm + 32 * 1024,
+        "RSS grew from {warm} KiB to {after} KiB"
+    );
+    assert_still_serving(&server, &channel).await;
+}
+
+const BEARER: &str = "/signet.v1.Authorizer/AuthorizeBearer";
+const AUTHORIZE: &str = "/signet.v1.Authorizer/Authorize";
+const ISS: &str = "https://auth.example";
+const API_KEY: &str = "sk_hostile_0123456789";
+
+fn bearer_config() -> String {
+    let digest = hex::encode(Sha256::digest(API_KEY));
+    format!(
+        r#"
+[issuers.auth]
+issuer = "{ISS}"
+algorithms = ["HS256"]
+keys = [{{ algorithm = "HS256", secret = "{secret}" }}]
+
+[policies.api]
+require = "bearer"
+issuers = ["auth"]
+api_keys = [{{ sha256 = "{digest}", subject = "svc", scopes = [] }}]
+
+[policies.both]
+require = "both"
+issuers = ["auth"]
+check_url = true
+"#,
+        secret = bearer_support::HS_SECRET
+    )
+}
+
+/// An HS256 JWT over exactly these header and payload bytes, MACed with the
+/// issuer's secret: hostile claims behind a genuine signature.
+fn jwt_raw(header: &[u8], payload: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let input = format!("{}.{}", B64.encode(header), B64.encode(payload));
+    let mut mac =
+        hmac::Hmac::<Sha256>::new_from_slice(bearer_support::HS_SECRET.as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", B64.encode(mac.finalize().into_bytes()))
+}
+
+fn jwt_claims(extra: &str) -> Vec<u8> {
+    let now = now();
+    format!(
+        r#"{{"iss":"{ISS}","sub":"alice","exp":{},"iat":{now}{}{extra}}}"#,
+        now + 300,
+        if extra.is_empty() { "" } else { "," }
+    )
+    .into_bytes()
+}
+
+fn good_jwt() -> String {
+    jwt_raw(br#"{"alg":"HS256","typ":"JWT"}"#, &jwt_claims(""))
+}
+
+fn bearer_req(authorization: &str, policy: &str) -> Bytes {
+    signet::proto::AuthorizeBearerRequest {
+        authorization: authorization.into(),
+        policy: policy.into(),
+    }
+    .encode_to_vec()
+    .into()
+}
+
+fn bearer_cases() -> Vec<Case> {
+    use Expect::*;
+    let good = good_jwt();
+    let hs = br#"{"alg":"HS256","typ":"JWT"}"#;
+    let b = |name, auth: &str, expect| case(name, bearer_req(auth, "api"), expect);
+    let signed = |name, header: &[u8], claims: &[u8], expect| {
+        case(
+            name,
+            bearer_req(&format!("Bearer {}", jwt_raw(header, claims)), "api"),
+            expect,
+        )
+    };
+    vec![
+        b("valid JWT", &format!("Bearer {good}"), Allowed),
+        b("valid API key", &format!("Bearer {API_KEY}"), Allowed),
+        b("bare API key", API_KEY, Allowed),
+        b(
+            "lower-case scheme, many spaces",
+            &format!("bearer     {good}"),
+            Allowed,
+        ),
+        b("empty", "", AnyDenial),
+        b("scheme only", "Bearer", AnyDenial),
+        b("scheme and a space", "Bearer ", AnyDenial),
+        b("Basic credentials", "Basic dXNlcjpwYXNz", AnyDenial),
+        b("two tokens", &format!("Bearer {good} {good}"), AnyDenial),
+        b(
+            "tab instead of space",
+            &format!("Bearer\t{good}"),
+            AnyDenial,
+        ),
+        b(
+            "CRLF injection",
+            &format!("Bearer {API_KEY}\r\nX-Evil: 1"),
+            AnyDenial,
+        ),
+        b(
+            "NUL inside the key",
+            &format!("Bearer {API_KEY}\0"),
+            AnyDenial,
+        ),
+        b(
+            "API key one byte off",
+            &format!("Bearer {}x", &API_KEY[..API_KEY.len() - 1]),
+            AnyDenial,
+        ),
+        b("non-ASCII key", "Bearer ключ", AnyDenial),
+        b(
+            "credential of 1 MiB",
+            &format!("Bearer {}", "a".repeat(1 << 20)),
+            AnyDenial,
+        ),
+        b("only dots", "Bearer .....", AnyDenial),
+        b("four JWT parts", &format!("Bearer {good}.x"), AnyDenial),
+        b(
+            "tampered payload",
+            &format!("Bearer {}", {
+                let mut p: Vec<&str> = good.split('.').collect();
+                let c = B64.encode(jwt_claims("\"admin\":true"));
+                p[1] = &c;
+                p.join(".")
+            }),
+            AnyDenial,
+        ),
+        b(
+            "empty JWT signature",
+            &format!("Bearer {}.", good.rsplit_once('.').unwrap().0),
+            AnyDenial,
+        ),
+        signed("alg none", br#"{"alg":"none"}"#, &jwt_claims(""), AnyDenial),
+        signed(
+            "alg HS512 not allowed",
+            br#"{"alg":"HS512"}"#,
+            &jwt_claims(""),
+            AnyDenial,
+        ),
+        signed(
+            "alg as a number",
+            br#"{"alg":256}"#,
+            &jwt_claims(""),
+            AnyDenial,
+        ),
+        signed("header not JSON", b"not json", &jwt_claims(""), AnyDenial),
+        signed(
+            "kid of 10 KiB",
+            format!(r#"{{"alg":"HS256","kid":"{}"}}"#, "k".repeat(10 << 10)).as_bytes(),
+            &jwt_claims(""),
+            AnyDenial,
+        ),
+        signed(
+            "wrong issuer",
+            hs,
+            br#"{"iss":"https://evil.example","exp":99999999999}"#,
+            AnyDenial,
+        ),
+        signed(
+            "issuer as a number",
+            hs,
+            br#"{"iss":1,"exp":99999999999}"#,
+            AnyDenial,
+        ),
+        signed(
+            "expired",
+            hs,
+            format!(r#"{{"iss":"{ISS}","exp":1}}"#).as_bytes(),
+            AnyDenial,
+        ),
+        signed(
+            "exp as a string",
+            hs,
+            &jwt_claims("\"exp\":\"later\""),
+            AnyDenial,
+        ),
+        signed(
+            "exp beyond f64",
+            hs,
+            format!(r#"{{"iss":"{ISS}","exp":1e400}}"#).as_bytes(),
+            AnyDenial,
+        ),
+        signed(
+            "exp negative",
+            hs,
+            format!(r#"{{"iss":"{ISS}","exp":-5}}"#).as_bytes(),
+            AnyDenial,
+        ),
+        signed(
+            "exp missing",
+            hs,
+            format!(r#"{{"iss":"{ISS}"}}"#).as_bytes(),
+            AnyDenial,
+        ),
+        signed(
+            "nbf at u64::MAX",
+            hs,
+            &jwt_claims("\"nbf\":18446744073709551615"),
+            AnyDenial,
+        ),
+        signed(
+            "duplicate exp, expired last",
+            hs,
+            &jwt_claims("\"exp\":1"),
+            AnyDenial,
+        ),
+        signed(
+            "claims nested 2000 deep",
+            hs,
+            &jwt_claims(&format!("\"x\":{}{}", "[".repeat(2000), "]".repeat(2000))),
+            Decided,
+        ),
+        signed("claims are an array", hs, b"[1,2,3]", AnyDenial),
+        signed("claims are not UTF-8", hs, b"{\"iss\":\"\xff\"}", AnyDenial),
+        signed(
+            "scope as a number",
+            hs,
+            &jwt_claims("\"scope\":42"),
+            Decided,
+        ),
+        signed(
+            "audience list of 10k",
+            hs,
+            &jwt_claims(&format!("\"aud\":[{}]", vec!["\"a\""; 10_000].join(","))),
+            Decided,
+        ),
+        case(
+            "signed with another secret",
+            bearer_req(
+                &format!("Bearer {}", {
+                    use hmac::{KeyInit, Mac};
+                    let input = format!("{}.{}", B64.encode(hs), B64.encode(jwt_claims("")));
+                    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(b"another-secret").unwrap();
+                    mac.update(input.as_bytes());
+                    format!("{input}.{}", B64.encode(mac.finalize().into_bytes()))
+                }),
+                "api",
+            ),
+            AnyDenial,
+        ),
+        case(
+            "default policy accepts no bearer",
+            bearer_req(&format!("Bearer {good}"), ""),
+            AnyDenial,
+        ),
+        case(
+            "unknown policy",
+            bearer_req(API_KEY, "nope"),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "policy of 64 KiB",
+            bearer_req(API_KEY, &"p".repeat(64 << 10)),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "invalid UTF-8 credential",
+            Wire::new()
+                .bytes(1, b"Bearer \xff\xfe")
+                .bytes(2, b"api")
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "invalid UTF-8 policy",
+            Wire::new()
+                .bytes(1, API_KEY.as_bytes())
+                .bytes(2, b"a\xc3")
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "credential as varint",
+            Wire::new().int(1, 7).bytes(2, b"api").build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "truncated message",
+            Wire::new().raw(&[0x0a, 0x50, b'B']).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "unknown fields",
+            Wire::new()
+                .raw(&bearer_req(API_KEY, "api"))
+                .bytes(77, b"x")
+                .int(78, 1)
+                .build(),
+            Allowed,
+        ),
+        case(
+            "duplicate credential, garbage last",
+            Wire::new()
+                .raw(&bearer_req(API_KEY, "api"))
+                .bytes(1, b"Bearer nope")
+                .build(),
+            AnyDenial,
+        ),
+        case(
+            "message over the size limit",
+            bearer_req(&"a".repeat(9 << 20), "api"),
+            Refused(Code::ResourceExhausted),
+        ),
+    ]
+}
+
+fn header(name: &str, value: &str) -> signet::proto::HttpHeader {
+    signet::proto::HttpHeader {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+fn authorize_req(
+    policy: &str,
+    headers: Vec<signet::proto::HttpHeader>,
+    body: &[u8],
+) -> signet::proto::AuthorizeRequest {
+    signet::proto::AuthorizeRequest {
+        method: "POST".into(),
+        url: URL.into(),
+        headers,
+        body: Some(Bytes::copy_from_slice(body)),
+        policy: policy.into(),
+        ..Default::default()
+    }
+}
+
+fn authorize_cases() -> Vec<Case> {
+    use Expect::*;
+    let sig = token(TEST_CURRENT, b"{}", URL);
+    let jwt = format!("Bearer {}", good_jwt());
+    let good = || {
+        vec![
+            header("Upstash-Signature", &sig),
+            header("Authorization", &jwt),
+        ]
+    };
+    let t = |name, req: signet::proto::AuthorizeRequest, expect| {
+        case(name, req.encode_to_vec().into(), expect)
+    };
+    let callback = |body: &[u8]| {
+        let cb = token(TEST_CURRENT, body, URL);
+        authorize_req(
+            "both",
+            vec![
+                header("upstash-signature", &cb),
+                header("Upstash-Workflow-Is-Failure", "true"),
+            ],
+            body,
+        )
+    };
+    let mut many = good();
+    many.extend((0..10_000).map(|i| header(&format!("x-h{i}"), "v")));
+    vec![
+        t(
+            "valid signature and bearer",
+            authorize_req("both", good(), b"{}"),
+            Allowed,
+        ),
+        t(
+            "header names in upper case",
+            authorize_req(
+                "both",
+                vec![
+                    header("UPSTASH-SIGNATURE", &sig),
+                    header("AUTHORIZATION", &jwt),
+                ],
+                b"{}",
+            ),
+            Allowed,
+        ),
+        t(
+            "ten thousand extra headers",
+            authorize_req("both", many, b"{}"),
+            Allowed,
+        ),
+        t(
+            "no headers",
+            authorize_req("both", vec![], b"{}"),
+            AnyDenial,
+        ),
+        t(
+            "empty request, default policy",
+            signet::proto::AuthorizeRequest::default(),
+            AnyDenial,
+        ),
+        t(
+            "signature only on a both policy",
+            authorize_req("both", vec![header("upstash-signature", &sig)], b"{}"),
+            AnyDenial,
+        ),
+        t(
+            "bearer only on a both policy",
+            authorize_req("both", vec![header("authorization", &jwt)], b"{}"),
+            AnyDenial,
+        ),
+        t(
+            "body altered",
+            authorize_req("both", good(), b"{ }"),
+            AnyDenial,
+        ),
+        t(
+            "url altered",
+            signet::proto::AuthorizeRequest {
+                url: format!("{URL}/x"),
+                ..authorize_req("both", good(), b"{}")
+            },
+            AnyDenial,
+        ),
+        t(
+            "url of 1 MiB",
+            signet::proto::AuthorizeRequest {
+                url: "u".repeat(1 << 20),
+                ..authorize_req("both", good(), b"{}")
+            },
+            AnyDenial,
+        ),
+        t(
+            "method of 64 KiB",
+            signet::proto::AuthorizeRequest {
+                method: "M".repeat(64 << 10),
+                ..authorize_req("both", good(), b"{}")
+            },
+            Decided,
+        ),
+        t(
+            "duplicate signature headers, forged first",
+            authorize_req(
+                "both",
+                vec![
+                    header("upstash-signature", "a.b.c"),
+                    header("upstash-signature", &sig),
+                    header("authorization", &jwt),
+                ],
+                b"{}",
+            ),
+            Decided,
+        ),
+        t(
+            "duplicate authorization headers, bad first",
+            authorize_req(
+                "both",
+                vec![
+                    header("upstash-signature", &sig),
+                    header("authorization", "Bearer nope"),
+                    header("authorization", &jwt),
+                ],
+                b"{}",
+            ),
+            Decided,
+        ),
+        t(
+            "empty header name",
+            authorize_req(
+                "both",
+                vec![header("", &sig), header("authorization", &jwt)],
+                b"{}",
+            ),
+            AnyDenial,
+        ),
+        t(
+            "header name with spaces",
+            authorize_req(
+                "both",
+                vec![
+                    header("upstash signature", &sig),
+                    header("authorization", &jwt),
+                ],
+                b"{}",
+            ),
+            AnyDenial,
+        ),
+        t(
+            "header value of 1 MiB",
+            authorize_req(
+                "both",
+                vec![
+                    header("upstash-signature", &"s".repeat(1 << 20)),
+                    header("authorization", &jwt),
+                ],
+                b"{}",
+            ),
+            AnyDenial,
+        ),
+        t(
+            "signature header with CRLF",
+            authorize_req(
+                "both",
+                vec![
+                    header("upstash-signature", &format!("{sig}\r\nx: y")),
+                    header("authorization", &jwt),
+                ],
+                b"{}",
+            ),
+            AnyDenial,
+        ),
+        t(
+            "body and digest both",
+            signet::proto::AuthorizeRequest {
+                body_sha256: Some(Bytes::from(Sha256::digest(b"{}").to_vec())),
+                ..authorize_req("both", good(), b"{}")
+            },
+            Refused(Code::InvalidArgument),
+        ),
+        t(
+            "digest of 31 bytes",
+            signet::proto::AuthorizeRequest {
+                body: None,
+                body_sha256: Some(Bytes::from(vec![0; 31])),
+                ..authorize_req("both", good(), b"{}")
+            },
+            Refused(Code::InvalidArgument),
+        ),
+        t(
+            "digest instead of body",
+            signet::proto::AuthorizeRequest {
+                body: None,
+                body_sha256: Some(Bytes::from(Sha256::digest(b"{}").to_vec())),
+                ..authorize_req("both", good(), b"{}")
+            },
+            Allowed,
+        ),
+        t(
+            "unknown policy",
+            authorize_req("nope", good(), b"{}"),
+            Refused(Code::InvalidArgument),
+        ),
+        t(
+            "unknown key set",
+            signet::proto::AuthorizeRequest {
+                key_set: "nope".into(),
+                ..authorize_req("both", good(), b"{}")
+            },
+            Refused(Code::InvalidArgument),
+        ),
+        t(
+            "unknown region header",
+            authorize_req(
+                "both",
+                {
+                    let mut h = good();
+                    h.push(header("upstash-region", "MARS-1"));
+                    h
+                },
+                b"{}",
+            ),
+            Decided,
+        ),
+        t(
+            "message over the size limit",
+            authorize_req("both", good(), &vec![0; 9 << 20]),
+            Refused(Code::ResourceExhausted),
+        ),
+        // Failure callbacks.
+        t(
+            "unsigned failure callback",
+            authorize_req(
+                "both",
+                vec![
+                    header("Upstash-Workflow-Is-Failure", "true"),
+                    header("authorization", &jwt),
+                ],
+                b"{}",
+            ),
+            AnyDenial,
+        ),
+        t(
+            "failure callback without credential",
+            callback(b"{}"),
+            AnyDenial,
+        ),
+        t(
+            "failure callback, body not JSON",
+            callback(b"\xff\xfe not json"),
+            AnyDenial,
+        ),
+        t(
+            "failure callback, sourceHeader a string",
+            callback(br#"{"sourceHeader":"Bearer x"}"#),
+            AnyDenial,
+        ),
+        t(
+            "failure callback, authorization a number",
+            callback(br#"{"sourceHeader":{"Authorization":42}}"#),
+            AnyDenial,
+        ),
+        t(
+            "failure callback, empty array",
+            callback(br#"{"sourceHeader":{"Authorization":[]}}"#),
+            AnyDenial,
+        ),
+        t(
+            "failure callback, wrong credential in body",
+            callback(br#"{"sourceHeader":{"Authorization":["Bearer nope"]}}"#),
+            AnyDenial,
+        ),
+        t(
+            "failure callback, credential in body",
+            callback(format!(r#"{{"sourceHeader":{{"Authorization":["{jwt}"]}}}}"#).as_bytes()),
+            Allowed,
+        ),
+        t(
+            "failure callback, body nested 5000 deep",
+            callback(format!("{}{}", "[".repeat(5000), "]".repeat(5000)).as_bytes()),
+            AnyDenial,
+        ),
+        t(
+            "failure callback, 100k-entry sourceHeader",
+            callback(
+                format!(
+                    r#"{{"sourceHeader":{{{}}}}}"#,
+                    (0..100_000)
+                        .map(|i| format!("\"h{i}\":[\"v\"]"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+                .as_bytes(),
+            ),
+            AnyDenial,
+        ),
+        t(
+            "failure-callback header not true",
+            authorize_req(
+                "both",
+                {
+                    let mut h = good();
+                    h.push(header("Upstash-Workflow-Is-Failure", "yes"));
+                    h
+                },
+                b"{}",
+            ),
+            Allowed,
+        ),
+        // Malformed protobuf.
+        case(
+            "invalid UTF-8 header name",
+            Wire::new()
+                .bytes(3, &Wire::new().bytes(1, b"\xff").bytes(2, b"v").build())
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "invalid UTF-8 header value",
+            Wire::new()
+                .bytes(
+                    3,
+                    &Wire::new()
+                        .bytes(1, b"authorization")
+                        .bytes(2, b"Bearer \xc0")
+                        .build(),
+                )
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "invalid UTF-8 method",
+            Wire::new().bytes(1, b"P\xffST").build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "invalid UTF-8 url",
+            Wire::new().bytes(2, b"https://\xfe").build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "invalid UTF-8 policy",
+            Wire::new().bytes(6, b"\xe2\x28").build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "header sent as varint",
+            Wire::new().int(3, 1).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "header message truncated",
+            Wire::new()
+                .raw(&[0x1a, 0x05, 0x0a, 0x10])
+                .raw(b"abc")
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "unknown fields everywhere",
+            Wire::new()
+                .raw(&authorize_req("both", good(), b"{}").encode_to_vec())
+                .bytes(3, &Wire::new().bytes(9, b"x").build())
+                .int(99, 1)
+                .build(),
+            Decided,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn authorize_bearer_and_authorize_survive_hostile_calls() {
+    let (_dir, path) = bearer_support::config_file(&bearer_config());
+    let server = Signet::builder()
+        .test_keys()
+        .arg("--config")
+        .arg(path)
+        .start();
+    let channel = server.channel().await;
+    let (bearer, authorize) = (bearer_cases(), authorize_cases());
+    assert!(
+        bearer.len() >= 40,
+        "only {} AuthorizeBearer cases",
+        bearer.len()
+    );
+    assert!(
+        authorize.len() >= 40,
+        "only {} Authorize cases",
+        authorize.len()
+    );
+    let mut failures = run::<signet::proto::AuthorizeBearerResponse>(
+        &channel,
+        BEARER,
+        bearer,
+        |r| (r.allowed, r.reason),
+        signet::proto::BearerReason::Ok as i32,
+    )
+    .await;
+    failures.extend(
+        run::<signet::proto::AuthorizeResponse>(
+            &channel,
+            AUTHORIZE,
+            authorize,
+            |r| (r.allowed, r.reason),
+            signet::proto::AuthorizeReason::Ok as i32,
+        )
+        .await,
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let warm = rss_kib(server.pid());
+    for _ in 0..5 {
+        run::<signet::proto::AuthorizeBearerResponse>(
+            &channel,
+            BEARER,
+            bearer_cases(),
+            |r| (r.allowed, r.reason),
+            signet::proto::BearerReason::Ok as i32,
+        )
+        .await;
+        run::<signet::proto::AuthorizeResponse>(
+            &channel,
+            AUTHORIZE,
+            authorize_cases(),
+            |r| (r.allowed, r.reason),
+            signet::proto::AuthorizeReason::Ok as i32,
+        )
+        .await;
+    }
+    let after = rss_kib(server.pid());
+    println!("RSS after one pass {warm} KiB, after six {after} KiB");
+    assert!(
+        after < warm + 64 * 1024,
         "RSS grew from {warm} KiB to {after} KiB"
     );
     assert_still_serving(&server, &channel).await;
