@@ -49,6 +49,12 @@ pub struct Policy {
     pub api_keys: Vec<ApiKey>,
     /// Scopes every accepted credential must carry.
     pub required_scopes: Vec<String>,
+    /// The public scheme://host\[:port\]\[/prefix\] of the routes, without a
+    /// trailing `/`; empty = unknown. The Envoy edge appends the request path
+    /// to build the url the signature's `sub` is compared with.
+    pub public_base_url: String,
+    /// Strip `authorization` before the request reaches the upstream (Envoy).
+    pub remove_authorization: bool,
 }
 
 impl Policy {
@@ -62,6 +68,8 @@ impl Policy {
             issuers: Vec::new(),
             api_keys: Vec::new(),
             required_scopes: Vec::new(),
+            public_base_url: String::new(),
+            remove_authorization: false,
         }
     }
 }
