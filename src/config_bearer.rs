@@ -93,6 +93,10 @@ pub struct PolicySettings {
     pub replay: String,
     /// When the replay store cannot answer: `deny` (no decision) or `allow`.
     pub replay_unavailable: String,
+    /// Public base URL of the routes (Envoy: + request path = checked url).
+    pub public_base_url: String,
+    /// Strip `authorization` before forwarding (Envoy).
+    pub remove_authorization: bool,
 }
 
 impl Default for PolicySettings {
@@ -106,6 +110,8 @@ impl Default for PolicySettings {
             api_keys: Vec::new(),
             replay: "off".into(),
             replay_unavailable: "deny".into(),
+            public_base_url: String::new(),
+            remove_authorization: false,
         }
     }
 }
@@ -501,6 +507,7 @@ fn policy(
             )),
         }
     }
+    let public_base_url = base_url(&format!("{key}.public_base_url"), s, errors);
     if require.wants_bearer() && policy_issuers.is_empty() && api_keys.is_empty() {
         errors.push(ConfigError::new(
             key,
@@ -508,6 +515,8 @@ fn policy(
         ));
     }
     Policy {
+        public_base_url,
+        remove_authorization: s.remove_authorization,
         name: name.to_owned(),
         require,
         key_set: s.key_set.clone(),
@@ -517,6 +526,29 @@ fn policy(
         required_scopes: s.required_scopes.clone(),
         replay,
     }
+}
+
+/// `public_base_url`: an absolute http(s) URL without query or fragment,
+/// meaningful only with `check_url`; returned without its trailing `/`.
+fn base_url(key: &str, s: &PolicySettings, errors: &mut Vec<ConfigError>) -> String {
+    if s.public_base_url.is_empty() {
+        return String::new();
+    }
+    let problem = match reqwest::Url::parse(&s.public_base_url) {
+        Err(e) => Some(format!("not a URL ({e})")),
+        Ok(u) if !matches!(u.scheme(), "http" | "https") || !u.has_host() => {
+            Some("must be an http(s) URL with a host".to_owned())
+        }
+        Ok(u) if u.query().is_some() || u.fragment().is_some() => {
+            Some("must not have a query or fragment".to_owned())
+        }
+        Ok(_) if !s.check_url => Some("is only used with check_url = true".to_owned()),
+        Ok(_) => None,
+    };
+    if let Some(problem) = problem {
+        errors.push(ConfigError::new(key, problem));
+    }
+    s.public_base_url.trim_end_matches('/').to_owned()
 }
 
 /// Builds the bearer side of the configuration, reporting every problem.
@@ -618,6 +650,7 @@ require = "sometimes"
 issuers = ["zzz"]
 key_set = "nope"
 api_keys = [{ sha256 = "abc", subject = "s" }]
+public_base_url = "https://svc.example/?q=1"
 
 [policies.q]
 require = "bearer"
@@ -641,6 +674,7 @@ refetch_cooldown = "soon"
                 "policies.p.key_set",
                 "policies.p.issuers",
                 "policies.p.api_keys[0].sha256",
+                "policies.p.public_base_url",
                 "policies.q",
             ]
         );

@@ -7,7 +7,8 @@ mod common;
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use common::{CURRENT, NEXT, Signet, TEST_CURRENT, token};
+use common::{CURRENT, NEXT, Signet, TEST_CURRENT, keys::config_file, token};
+use sha2::{Digest, Sha256};
 use signet::envoy_proto::envoy::{
     config::core::v3::HeaderValueOption,
     service::auth::v3::{
@@ -189,6 +190,151 @@ async fn an_unknown_policy_is_403() {
     let d = denied(&resp, 403, "unknown_policy");
     assert_eq!(resp.status.unwrap().code, Code::PermissionDenied as i32);
     assert!(d.body.contains("forbidden"));
+}
+
+const API_KEY: &str = "sk-envoy-test-key";
+
+/// `--dev` plus a `signature-and-bearer` policy (signature and an API key,
+/// url checked against `public_base_url` + path, `authorization` removed)
+/// and an `admin-only` policy the same key lacks the scope for.
+fn policy_server() -> (tempfile::TempDir, Signet) {
+    let digest = hex::encode(Sha256::digest(API_KEY.as_bytes()));
+    let api_keys =
+        format!(r#"api_keys = [{{ sha256 = "{digest}", subject = "svc-a", scopes = [] }}]"#);
+    let (dir, path) = config_file(&format!(
+        r#"
+[policies.signature-and-bearer]
+require = "both"
+check_url = true
+public_base_url = "https://svc.example"
+remove_authorization = true
+{api_keys}
+
+[policies.admin-only]
+require = "both"
+required_scopes = ["admin"]
+{api_keys}
+"#
+    ));
+    let server = Signet::builder()
+        .arg("--dev")
+        .arg("--config")
+        .arg(path.display().to_string())
+        .start();
+    (dir, server)
+}
+
+const BOTH: Option<&str> = Some("signature-and-bearer");
+
+#[tokio::test]
+async fn a_policy_needing_signature_and_bearer_decides_with_both() {
+    let (_dir, server) = policy_server();
+    let sig = token(CURRENT, BODY, URL);
+    let bearer = format!("Bearer {API_KEY}");
+
+    let resp = check(
+        &server,
+        check_request(&[("upstash-signature", &sig)], BODY, BOTH),
+    )
+    .await;
+    denied(&resp, 401, "bearer_missing");
+
+    let resp = check(
+        &server,
+        check_request(
+            &[
+                ("upstash-signature", &sig),
+                ("upstash-workflow-is-failure", "true"),
+            ],
+            BODY,
+            BOTH,
+        ),
+    )
+    .await;
+    denied(&resp, 401, "bearer_missing");
+
+    let resp = check(
+        &server,
+        check_request(
+            &[
+                ("upstash-signature", &sig),
+                ("authorization", "Bearer not-a-key"),
+            ],
+            BODY,
+            BOTH,
+        ),
+    )
+    .await;
+    let d = denied(&resp, 401, "bearer_unknown_api_key");
+    assert!(!d.body.contains("not-a-key"));
+
+    let resp = check(
+        &server,
+        check_request(
+            &[("upstash-signature", &sig), ("authorization", &bearer)],
+            BODY,
+            BOTH,
+        ),
+    )
+    .await;
+    let ok = ok(&resp);
+    assert_eq!(header(&ok.headers, "x-signet-subject"), Some("svc-a"));
+    assert_eq!(header(&ok.headers, "x-signet-key-slot"), Some("current"));
+    assert!(ok.headers_to_remove.contains(&"authorization".into()));
+
+    let other = token(CURRENT, BODY, "https://svc.example/other");
+    let resp = check(
+        &server,
+        check_request(
+            &[("upstash-signature", &other), ("authorization", &bearer)],
+            BODY,
+            BOTH,
+        ),
+    )
+    .await;
+    denied(&resp, 401, "signature_url_mismatch");
+
+    let resp = check(
+        &server,
+        check_request(
+            &[("upstash-signature", &sig), ("authorization", &bearer)],
+            BODY,
+            Some("admin-only"),
+        ),
+    )
+    .await;
+    denied(&resp, 403, "bearer_missing_scope");
+    assert_eq!(resp.status.unwrap().code, Code::PermissionDenied as i32);
+}
+
+#[tokio::test]
+async fn a_failure_callback_is_authorized_with_the_forwarded_credential() {
+    let (_dir, server) = policy_server();
+    let body = serde_json::json!({
+        "status": 500,
+        "body": "ZXJy",
+        "sourceHeader": { "Authorization": [format!("Bearer {API_KEY}")] },
+    })
+    .to_string();
+    let sig = token(CURRENT, body.as_bytes(), URL);
+    let resp = check(
+        &server,
+        check_request(
+            &[
+                ("upstash-signature", &sig),
+                ("upstash-workflow-is-failure", "true"),
+            ],
+            body.as_bytes(),
+            BOTH,
+        ),
+    )
+    .await;
+    let ok = ok(&resp);
+    assert_eq!(header(&ok.headers, "x-signet-subject"), Some("svc-a"));
+    assert_eq!(
+        header(&ok.headers, "x-signet-failure-callback"),
+        Some("true")
+    );
 }
 
 #[tokio::test]

@@ -54,6 +54,12 @@ pub struct Policy {
     pub required_scopes: Vec<String>,
     /// Replay protection of the QStash signature; `None` = off.
     pub replay: Option<ReplayGuard>,
+    /// The public scheme://host\[:port\]\[/prefix\] of the routes, without a
+    /// trailing `/`; empty = unknown. The Envoy edge appends the request path
+    /// to build the url the signature's `sub` is compared with.
+    pub public_base_url: String,
+    /// Strip `authorization` before the request reaches the upstream (Envoy).
+    pub remove_authorization: bool,
 }
 
 /// A policy's replay protection: where seen ids live, and what to do when
@@ -79,6 +85,8 @@ impl Policy {
             api_keys: Vec::new(),
             required_scopes: Vec::new(),
             replay: None,
+            public_base_url: String::new(),
+            remove_authorization: false,
         }
     }
 }

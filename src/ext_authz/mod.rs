@@ -21,7 +21,7 @@ use crate::{
         google::rpc,
     },
     keys::KeySlot,
-    verify::{Reason, Verdict},
+    proto::{self, AuthorizeReason, BearerReason, SignatureReason},
 };
 
 /// The `context_extensions` key that names the policy for a route.
@@ -86,17 +86,6 @@ impl HttpRequest {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
-    }
-
-    /// True for an Upstash Workflow failure callback:
-    /// `upstash-workflow-is-failure: true` or a non-empty
-    /// `upstash-workflow-failure-callback`.
-    pub fn is_failure_callback(&self) -> bool {
-        self.header("upstash-workflow-is-failure")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-            || self
-                .header("upstash-workflow-failure-callback")
-                .is_some_and(|v| !v.trim().is_empty())
     }
 }
 
@@ -187,43 +176,112 @@ impl DenyKind {
 }
 
 impl Decision {
-    /// The decision of the default policy, "a valid QStash signature
-    /// required": allowed iff the signature is valid; any invalid or missing
-    /// signature is a 401 naming the reason.
-    pub fn from_signature(verdict: &Verdict, failure_callback: bool) -> Self {
-        if verdict.is_valid() {
+    /// The decision of the whole-request core (`Authorize`): allowed →
+    /// forwarded with the subject, key slot and failure-callback flag; a
+    /// failed signature → 401 `signature_<reason>`; a failed bearer → 403
+    /// when the credential is valid but not enough (missing scope, kind not
+    /// accepted), else 401 `bearer_<reason>`; policy `either` with neither →
+    /// 401 `no_check_passed`.
+    pub fn from_authorize(response: &proto::AuthorizeResponse) -> Self {
+        if response.allowed {
             return Self::Allow(Allowed {
-                subject: None,
-                key_slot: verdict.key_slot,
-                failure_callback,
+                subject: Some(response.subject.clone()).filter(|s| !s.is_empty()),
+                key_slot: response
+                    .signature
+                    .as_ref()
+                    .and_then(|s| key_slot(s.key_slot())),
+                failure_callback: response.failure_callback,
                 remove_authorization: false,
             });
         }
-        Self::Deny(Denied {
-            kind: DenyKind::Unauthenticated,
-            reason: signature_reason(verdict.reason),
-        })
+        let unauthenticated = |reason| {
+            Self::Deny(Denied {
+                kind: DenyKind::Unauthenticated,
+                reason,
+            })
+        };
+        match response.reason() {
+            AuthorizeReason::SignatureDenied => unauthenticated(signature_reason(
+                response
+                    .signature
+                    .as_ref()
+                    .map_or(SignatureReason::Unspecified, |s| s.reason()),
+            )),
+            AuthorizeReason::BearerDenied => {
+                let reason = response
+                    .bearer
+                    .as_ref()
+                    .map_or(BearerReason::Unspecified, |b| b.reason());
+                let kind = match reason {
+                    BearerReason::MissingScope | BearerReason::KindNotAllowed => {
+                        DenyKind::Forbidden
+                    }
+                    _ => DenyKind::Unauthenticated,
+                };
+                Self::Deny(Denied {
+                    kind,
+                    reason: bearer_reason(reason),
+                })
+            }
+            AuthorizeReason::NoCheckPassed | AuthorizeReason::Ok | AuthorizeReason::Unspecified => {
+                unauthenticated("no_check_passed")
+            }
+        }
+    }
+}
+
+fn key_slot(slot: proto::KeySlot) -> Option<KeySlot> {
+    match slot {
+        proto::KeySlot::Unspecified => None,
+        proto::KeySlot::Current => Some(KeySlot::Current),
+        proto::KeySlot::Next => Some(KeySlot::Next),
     }
 }
 
 /// The reason a denied signature gives the client: `signature_` + the
 /// verification reason.
-fn signature_reason(reason: Reason) -> &'static str {
+fn signature_reason(reason: SignatureReason) -> &'static str {
+    use SignatureReason as R;
     match reason {
-        Reason::Ok => "signature_ok",
-        Reason::Missing => "signature_missing",
-        Reason::Malformed => "signature_malformed",
-        Reason::UnsupportedAlgorithm => "signature_unsupported_algorithm",
-        Reason::NoKeyMatched => "signature_no_key_matched",
-        Reason::Expired => "signature_expired",
-        Reason::NotYetValid => "signature_not_yet_valid",
-        Reason::WrongIssuer => "signature_wrong_issuer",
-        Reason::UrlMismatch => "signature_url_mismatch",
-        Reason::BodyMismatch => "signature_body_mismatch",
-        Reason::MissingClaim => "signature_missing_claim",
-        Reason::TooLarge => "signature_too_large",
-        Reason::UnknownRegion => "signature_unknown_region",
-        Reason::Replayed => "signature_replayed",
+        R::Unspecified => "signature_invalid",
+        R::Ok => "signature_ok",
+        R::Missing => "signature_missing",
+        R::Malformed => "signature_malformed",
+        R::UnsupportedAlgorithm => "signature_unsupported_algorithm",
+        R::NoKeyMatched => "signature_no_key_matched",
+        R::Expired => "signature_expired",
+        R::NotYetValid => "signature_not_yet_valid",
+        R::WrongIssuer => "signature_wrong_issuer",
+        R::UrlMismatch => "signature_url_mismatch",
+        R::BodyMismatch => "signature_body_mismatch",
+        R::MissingClaim => "signature_missing_claim",
+        R::TooLarge => "signature_too_large",
+        R::UnknownRegion => "signature_unknown_region",
+        R::Replayed => "signature_replayed",
+    }
+}
+
+/// The reason a denied bearer credential gives the client: `bearer_` + the
+/// bearer reason.
+fn bearer_reason(reason: BearerReason) -> &'static str {
+    use BearerReason as R;
+    match reason {
+        R::Unspecified => "bearer_invalid",
+        R::Ok => "bearer_ok",
+        R::Missing => "bearer_missing",
+        R::Malformed => "bearer_malformed",
+        R::Expired => "bearer_expired",
+        R::NotYetValid => "bearer_not_yet_valid",
+        R::BadSignature => "bearer_bad_signature",
+        R::UnknownKeyId => "bearer_unknown_key_id",
+        R::WrongIssuer => "bearer_wrong_issuer",
+        R::WrongAudience => "bearer_wrong_audience",
+        R::MissingScope => "bearer_missing_scope",
+        R::UnknownApiKey => "bearer_unknown_api_key",
+        R::MissingClaim => "bearer_missing_claim",
+        R::AlgorithmNotAllowed => "bearer_algorithm_not_allowed",
+        R::KindNotAllowed => "bearer_kind_not_allowed",
+        R::Replayed => "bearer_replayed",
     }
 }
 

@@ -87,18 +87,6 @@ fn raw_header_map_is_read_when_headers_are_empty() {
     assert_eq!(req.header("upstash-region"), Some("EU_CENTRAL_1"));
 }
 
-#[test]
-fn failure_callbacks_are_recognised() {
-    let is =
-        |h: &[(&str, &str)]| HttpRequest::from_check(check(http(h), &[])).is_failure_callback();
-    assert!(is(&[("upstash-workflow-is-failure", "true")]));
-    assert!(is(&[("upstash-workflow-is-failure", "TRUE")]));
-    assert!(is(&[("upstash-workflow-failure-callback", "https://x")]));
-    assert!(!is(&[("upstash-workflow-is-failure", "false")]));
-    assert!(!is(&[("upstash-workflow-failure-callback", " ")]));
-    assert!(!is(&[]));
-}
-
 fn ok(resp: &CheckResponse) -> &OkHttpResponse {
     match &resp.http_response {
         Some(check_response::HttpResponse::OkResponse(ok)) => ok,
@@ -193,32 +181,117 @@ fn denials_map_to_401_and_403_with_a_json_body() {
     }
 }
 
+fn denied_by(
+    reason: AuthorizeReason,
+    signature: Option<SignatureReason>,
+    bearer: Option<BearerReason>,
+) -> Decision {
+    Decision::from_authorize(&proto::AuthorizeResponse {
+        allowed: false,
+        reason: reason as i32,
+        signature: signature.map(|r| proto::VerifySignatureResponse {
+            reason: r as i32,
+            ..Default::default()
+        }),
+        bearer: bearer.map(|r| proto::AuthorizeBearerResponse {
+            reason: r as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+fn deny(kind: DenyKind, reason: &'static str) -> Decision {
+    Decision::Deny(Denied { kind, reason })
+}
+
 #[test]
-fn signature_verdicts_map_to_decisions() {
-    let valid = Verdict {
-        reason: Reason::Ok,
-        key_slot: Some(KeySlot::Current),
-        claims: None,
+fn allowed_responses_carry_subject_key_slot_and_failure_callback() {
+    let allowed = proto::AuthorizeResponse {
+        allowed: true,
+        reason: AuthorizeReason::Ok as i32,
+        failure_callback: true,
+        signature: Some(proto::VerifySignatureResponse {
+            valid: true,
+            key_slot: proto::KeySlot::Next as i32,
+            ..Default::default()
+        }),
+        subject: "svc-a".into(),
+        ..Default::default()
     };
     assert_eq!(
-        Decision::from_signature(&valid, true),
+        Decision::from_authorize(&allowed),
         Decision::Allow(Allowed {
-            subject: None,
-            key_slot: Some(KeySlot::Current),
+            subject: Some("svc-a".into()),
+            key_slot: Some(KeySlot::Next),
             failure_callback: true,
             remove_authorization: false,
         })
     );
-    let forged = Verdict {
-        reason: Reason::NoKeyMatched,
-        key_slot: None,
-        claims: None,
+    let bearer_only = proto::AuthorizeResponse {
+        allowed: true,
+        ..Default::default()
     };
     assert_eq!(
-        Decision::from_signature(&forged, false),
-        Decision::Deny(Denied {
-            kind: DenyKind::Unauthenticated,
-            reason: "signature_no_key_matched",
-        })
+        Decision::from_authorize(&bearer_only),
+        Decision::Allow(Allowed::default())
     );
+}
+
+#[test]
+fn denied_responses_map_to_401_or_403_with_a_reason() {
+    use DenyKind::{Forbidden, Unauthenticated};
+    let cases = [
+        (
+            denied_by(
+                AuthorizeReason::SignatureDenied,
+                Some(SignatureReason::NoKeyMatched),
+                None,
+            ),
+            deny(Unauthenticated, "signature_no_key_matched"),
+        ),
+        (
+            denied_by(
+                AuthorizeReason::BearerDenied,
+                Some(SignatureReason::Ok),
+                Some(BearerReason::Missing),
+            ),
+            deny(Unauthenticated, "bearer_missing"),
+        ),
+        (
+            denied_by(
+                AuthorizeReason::BearerDenied,
+                None,
+                Some(BearerReason::UnknownApiKey),
+            ),
+            deny(Unauthenticated, "bearer_unknown_api_key"),
+        ),
+        (
+            denied_by(
+                AuthorizeReason::BearerDenied,
+                None,
+                Some(BearerReason::MissingScope),
+            ),
+            deny(Forbidden, "bearer_missing_scope"),
+        ),
+        (
+            denied_by(
+                AuthorizeReason::BearerDenied,
+                None,
+                Some(BearerReason::KindNotAllowed),
+            ),
+            deny(Forbidden, "bearer_kind_not_allowed"),
+        ),
+        (
+            denied_by(
+                AuthorizeReason::NoCheckPassed,
+                Some(SignatureReason::Missing),
+                Some(BearerReason::Missing),
+            ),
+            deny(Unauthenticated, "no_check_passed"),
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(got, want);
+    }
 }

@@ -67,8 +67,8 @@ fn lookup_error(e: KeyLookupError) -> ApiError {
 }
 
 impl AuthorizerService {
-    /// The `VerifySignature` decision; the Envoy edge asks it too.
-    pub(super) fn verify_signature(
+    /// The `VerifySignature` decision.
+    fn verify_signature(
         &self,
         req: &proto::VerifySignatureRequest,
         now: u64,
@@ -103,7 +103,9 @@ impl AuthorizerService {
         Ok(verdict)
     }
 
-    async fn authorize_request(
+    /// The `Authorize` decision and its metrics outcome; the Envoy edge asks
+    /// it too.
+    pub(super) async fn authorize_request(
         &self,
         req: &proto::AuthorizeRequest,
         now: u64,

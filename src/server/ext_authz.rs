@@ -13,20 +13,20 @@ use super::{
     error::ApiError,
 };
 use crate::{
+    bearer::DEFAULT_POLICY,
     envoy_proto::envoy::service::auth::v3::{
         CheckRequest, CheckResponse, authorization_server::Authorization,
     },
     ext_authz::{self, Decision, Denied, DenyKind, HttpRequest},
+    metrics::Outcome,
     proto,
 };
-
-/// The policy name that means the default policy, besides an empty one.
-const DEFAULT_POLICY: &str = "default";
 
 /// Serves Envoy's external authorization API by asking the same decision
 /// code as `signet.v1.Authorizer`.
 #[derive(Clone, Debug)]
 pub struct ExtAuthzService {
+    state: Arc<AppState>,
     authorizer: AuthorizerService,
 }
 
@@ -34,41 +34,64 @@ impl ExtAuthzService {
     /// A service answering from `state`.
     pub fn new(state: Arc<AppState>) -> Self {
         Self {
-            authorizer: AuthorizerService::new(state),
+            authorizer: AuthorizerService::new(Arc::clone(&state)),
+            state,
         }
     }
 
-    /// The one place a request is decided.
-    ///
-    /// Until policies exist, every route has the default policy: a valid
-    /// QStash signature (default key set, `sub` unchecked, the body as
-    /// received), asked exactly as `VerifySignature` is; a route naming any
-    /// other policy is denied. With the `Authorize` core this becomes: build
-    /// a `proto::AuthorizeRequest` from `req` (policy, method, headers, body,
-    /// url = the policy's public base URL + `req.path`), ask
-    /// `authorize_request`, and map its response onto a [`Decision`].
-    fn decide(&self, req: &HttpRequest, now: u64) -> Result<Decision, ApiError> {
-        if !req.policy.is_empty() && req.policy != DEFAULT_POLICY {
-            return Ok(Decision::Deny(Denied {
-                kind: DenyKind::Forbidden,
-                reason: "unknown_policy",
-            }));
-        }
-        let header = |name| req.header(name).unwrap_or_default().to_owned();
-        let check = proto::VerifySignatureRequest {
-            signature: header("upstash-signature"),
-            body: Some(req.body.clone()),
-            body_sha256: None,
-            url: String::new(),
-            key_set: String::new(),
-            region: header("upstash-region"),
-            clock_tolerance_seconds: None,
+    /// The one place a request is decided: the same whole-request core as
+    /// `Authorize`, under the route's policy (`signet_policy`; `default` or
+    /// none = the default policy). The url the signature's `sub` is compared
+    /// with is the policy's `public_base_url` + the request path, when
+    /// configured. An unknown policy is a 403 denial, never an RPC error, so
+    /// a typo cannot reach Envoy's fail-open.
+    async fn decide(&self, req: &HttpRequest, now: u64) -> Result<(Decision, Outcome), ApiError> {
+        let name = if req.policy == DEFAULT_POLICY {
+            ""
+        } else {
+            req.policy.as_str()
         };
-        let verdict = self.authorizer.verify_signature(&check, now)?;
-        Ok(Decision::from_signature(
-            &verdict,
-            req.is_failure_callback(),
-        ))
+        let policy = match self.state.bearer.policy(name) {
+            Ok(p) => p,
+            Err(_) => {
+                let denied = Denied {
+                    kind: DenyKind::Forbidden,
+                    reason: "unknown_policy",
+                };
+                let outcome = Outcome {
+                    allowed: false,
+                    reason: denied.reason,
+                    key_slot: "",
+                };
+                return Ok((Decision::Deny(denied), outcome));
+            }
+        };
+        let url = if policy.public_base_url.is_empty() {
+            String::new()
+        } else {
+            format!("{}{}", policy.public_base_url, req.path)
+        };
+        let authorize = proto::AuthorizeRequest {
+            policy: name.to_owned(),
+            method: req.method.clone(),
+            url,
+            headers: req
+                .headers
+                .iter()
+                .map(|(name, value)| proto::HttpHeader {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            body: Some(req.body.clone()),
+            ..Default::default()
+        };
+        let (response, outcome) = self.authorizer.authorize_request(&authorize, now).await?;
+        let mut decision = Decision::from_authorize(&response);
+        if let Decision::Allow(allowed) = &mut decision {
+            allowed.remove_authorization = policy.remove_authorization;
+        }
+        Ok((decision, outcome))
     }
 }
 
@@ -79,7 +102,7 @@ impl Authorization for ExtAuthzService {
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
         let req = HttpRequest::from_check(request.into_inner());
-        let decision = self.decide(&req, unix_now()).inspect_err(|e| {
+        let (decision, outcome) = self.decide(&req, unix_now()).await.inspect_err(|e| {
             tracing::debug!(rpc = "ext_authz.Check", error = %e, "call refused");
         })?;
         tracing::debug!(
@@ -92,6 +115,8 @@ impl Authorization for ExtAuthzService {
             },
             "decision"
         );
-        Ok(Response::new(ext_authz::check_response(&decision)))
+        let mut response = Response::new(ext_authz::check_response(&decision));
+        outcome.attach(&mut response);
+        Ok(response)
     }
 }

@@ -4,6 +4,7 @@ requests are encoded and responses decoded with them, never with signet's
 hand-written subset."""
 
 import datetime
+import hashlib
 import json
 
 import grpc
@@ -28,7 +29,7 @@ from envoy_data_plane.envoy.service.auth.v3 import (
 from envoy_data_plane.envoy.type.v3 import StatusCode
 from envoy_data_plane.google.protobuf import Struct
 
-from conftest import NEXT, UNTRUSTED, sign
+from conftest import NEXT, UNTRUSTED, Server, sign
 
 BODY = b'{"hello":"world"}'
 OK, PERMISSION_DENIED, UNAUTHENTICATED = 0, 7, 16
@@ -202,22 +203,68 @@ def test_no_keys_is_an_rpc_error_so_envoys_failure_mode_applies(keyless_server):
     assert error.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-POLICIES_MISSING = (
-    "needs named policies with bearer credentials (the Authorize core, bearer branch); "
-    "this signet build only has the default policy (a valid QStash signature)"
-)
+API_KEY = "sk-envoy-test-key"
+POLICIES = f"""
+[policies.signature-and-bearer]
+require = "both"
+check_url = true
+public_base_url = "https://svc.example/"
+remove_authorization = true
+api_keys = [{{ sha256 = "{hashlib.sha256(API_KEY.encode()).hexdigest()}", subject = "svc-a", scopes = [] }}]
+
+[policies.admin-only]
+require = "both"
+required_scopes = ["admin"]
+api_keys = [{{ sha256 = "{hashlib.sha256(API_KEY.encode()).hexdigest()}", subject = "svc-a", scopes = [] }}]
+"""
 
 
-@pytest.mark.skip(reason=POLICIES_MISSING)
-def test_policy_needing_a_bearer_without_one_is_denied_401(dev_server):
+@pytest.fixture(scope="module")
+def policy_server(tmp_path_factory):
+    config = tmp_path_factory.mktemp("signet") / "signet.toml"
+    config.write_text(POLICIES)
+    server = Server("--dev", "--config", str(config))
+    yield server
+    server.close()
+
+
+def test_policy_needing_a_bearer_without_one_is_denied_401(policy_server):
     token = sign(BODY)
-    response = check(dev_server, check_request({"upstash-signature": token}, policy="signature-and-bearer"))
+    response = check(policy_server, check_request({"upstash-signature": token}, policy="signature-and-bearer"))
     assert_denied(response, StatusCode.Unauthorized, "bearer_missing")
 
 
-@pytest.mark.skip(reason=POLICIES_MISSING)
-def test_failure_callback_needing_a_bearer_without_one_is_denied_401(dev_server):
+def test_failure_callback_needing_a_bearer_without_one_is_denied_401(policy_server):
     token = sign(BODY)
     headers = {"upstash-signature": token, "upstash-workflow-is-failure": "true"}
-    response = check(dev_server, check_request(headers, policy="signature-and-bearer"))
+    response = check(policy_server, check_request(headers, policy="signature-and-bearer"))
     assert_denied(response, StatusCode.Unauthorized, "bearer_missing")
+
+
+def test_signature_and_bearer_is_allowed_with_subject_and_authorization_removed(policy_server):
+    headers = {"upstash-signature": sign(BODY), "authorization": f"Bearer {API_KEY}"}
+    response = check(policy_server, check_request(headers, policy="signature-and-bearer"))
+    assert_allowed(response)
+    assert set_headers(response) == {"x-signet-subject": "svc-a", "x-signet-key-slot": "current"}
+    assert "authorization" in response.ok_response.headers_to_remove
+
+
+def test_unknown_api_key_is_denied_401(policy_server):
+    headers = {"upstash-signature": sign(BODY), "authorization": "Bearer not-a-key"}
+    response = check(policy_server, check_request(headers, policy="signature-and-bearer"))
+    body = assert_denied(response, StatusCode.Unauthorized, "bearer_unknown_api_key")
+    assert "not-a-key" not in json.dumps(body)
+
+
+def test_missing_scope_is_denied_403(policy_server):
+    headers = {"upstash-signature": sign(BODY), "authorization": f"Bearer {API_KEY}"}
+    response = check(policy_server, check_request(headers, policy="admin-only"))
+    assert_denied(response, StatusCode.Forbidden, "bearer_missing_scope")
+    assert response.status.code == PERMISSION_DENIED
+
+
+def test_public_base_url_plus_path_is_the_checked_url(policy_server):
+    token = sign(BODY, url="https://svc.example/other")
+    headers = {"upstash-signature": token, "authorization": f"Bearer {API_KEY}"}
+    response = check(policy_server, check_request(headers, policy="signature-and-bearer"))
+    assert_denied(response, StatusCode.Unauthorized, "signature_url_mismatch")
