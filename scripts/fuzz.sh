@@ -25,8 +25,7 @@ fi
 
 # Safe Rust under #![forbid(unsafe_code)]: AddressSanitizer adds build time
 # and finds nothing the borrow checker has not; panics and OOMs are what count.
-cargo fuzz build --sanitizer none
-
+# The first `cargo fuzz run` builds the library; later ones reuse it.
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     echo "==> fuzz $t for ${seconds}s"
