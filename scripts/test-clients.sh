@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The TypeScript and Python client suites, against the real release binary
-# (built here if missing). Installs what it needs on a fresh machine: npm ci
+# The TypeScript and Python client suites, against the real binary:
+# $SIGNET_BIN, else target/release/signet (built here if missing). Installs what it needs on a fresh machine: npm ci
 # from the committed package-lock.json, and a Python venv in clients/python/.venv.
 #
 # The AuthorizeBearer/Authorize tests are hard requirements (the server
@@ -12,11 +12,13 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 
-if [ ! -x target/release/signet ]; then
-  step "release build (target/release/signet is missing)"
-  cargo build --locked --release
+if [ -z "${SIGNET_BIN:-}" ]; then
+  if [ ! -x target/release/signet ]; then
+    step "release build (target/release/signet is missing)"
+    cargo build --locked --release
+  fi
+  export SIGNET_BIN="$PWD/target/release/signet"
 fi
-export SIGNET_BIN="$PWD/target/release/signet"
 
 step "TypeScript client: npm ci, proto copy check, tsc, node --test"
 (

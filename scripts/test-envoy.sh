@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Envoy ext_authz v3 tests with Envoy's real message definitions (PyPI
-# envoy-data-plane) against the release binary: creates a venv under
-# target/, installs the pinned requirements, runs pytest.
-# Expects `cargo build --release` to have run (scripts/test-all.sh does).
+# envoy-data-plane) against the real binary ($SIGNET_BIN, else
+# target/release/signet, built if missing): creates a venv under target/,
+# installs the pinned requirements, runs pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,5 +16,5 @@ if ! cmp -s "$req" "$venv/.installed-requirements.txt"; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
     cp "$req" "$venv/.installed-requirements.txt"
 fi
-test -x target/release/signet || cargo build --locked --release
+[ -n "${SIGNET_BIN:-}" ] || test -x target/release/signet || cargo build --locked --release
 exec "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/envoy "$@"
