@@ -544,16 +544,6 @@ async fn run<R: Message + Default>(
     failures
 }
 
-/// Resident memory of a process, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 async fn assert_still_serving(server: &Signet, channel: &Channel) {
     let status = HealthClient::new(channel.clone())
         .check(HealthCheckRequest {
