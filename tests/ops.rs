@@ -2,6 +2,7 @@
 //! metrics port, request ids, redaction, TLS with certificate reload, mTLS
 //! allowlists per service, and caller tokens.
 
+mod bearer_support;
 mod common;
 
 use std::{
@@ -484,5 +485,460 @@ fn check_config_reports_tls_and_caller_errors_together() {
         "metrics.listen",
     ] {
         assert!(err.contains(key), "{key} not reported: {err}");
+    }
+}
+
+/// The issue's secret-hygiene check: every flow once, valid and invalid,
+/// against one server at `trace` level; no credential may come back in a log
+/// line, a response, a status or a metric.
+mod every_flow {
+    use std::{collections::HashMap, fmt::Debug, fmt::Write as _};
+
+    use crate::bearer_support::{HS_SECRET, Issuer, claims, fixture, fixture_path, jwk, sign};
+    use crate::common::keys::{ADMIN_TOKEN, QSTASH_TOKEN, QstashStandIn, admin_digest};
+    use bytes::Bytes;
+    use jsonwebtoken::Algorithm::{ES256, HS256, RS256};
+    use signet::{
+        envoy_proto::envoy::service::auth::v3::{
+            AttributeContext, CheckRequest, attribute_context,
+            authorization_client::AuthorizationClient,
+        },
+        proto::{
+            AuthorizeBearerRequest, AuthorizeRequest, HttpHeader, ReloadRequest,
+            RotateSigningKeysRequest,
+        },
+        verify::{SignOptions, sign as sign_qstash},
+    };
+    use tonic::{Response, Status};
+
+    use super::*;
+
+    const CALLER_TOKEN: &str = "caller-token-hygiene-5e4d3c2b1a";
+    const WRONG_CALLER_TOKEN: &str = "caller-token-wrong-77aa66bb55";
+    const WRONG_ADMIN_TOKEN: &str = "admin-token-wrong-0c1d2e3f4a";
+    const API_KEY: &str = "sk_live_hygieneApiKey3f9a8b7c6d";
+    const WRONG_API_KEY: &str = "sk_live_wrongApiKey1a2b3c4d5e";
+    const HS_ISS: &str = "https://hs.example";
+    const PK_ISS_PATH: &str = "pk.example";
+
+    /// Everything a client sees of a call: the response message and
+    /// metadata, or the status with its message, details and metadata.
+    #[derive(Default)]
+    struct Seen(String);
+
+    impl Seen {
+        fn record<T: Debug>(&mut self, result: Result<Response<T>, Status>) -> Result<T, Status> {
+            match &result {
+                Ok(r) => writeln!(self.0, "{:?} {:?}", r.metadata(), r.get_ref()),
+                Err(s) => writeln!(
+                    self.0,
+                    "{s:?} {} {} {:?}",
+                    s.message(),
+                    String::from_utf8_lossy(s.details()),
+                    s.metadata()
+                ),
+            }
+            .unwrap();
+            result.map(Response::into_inner)
+        }
+    }
+
+    /// A request carrying the caller token (and, for KeyAdmin, an admin token).
+    fn call<T>(msg: T, caller: &str, admin: Option<&str>) -> Request<T> {
+        let mut r = Request::new(msg);
+        let md = r.metadata_mut();
+        md.insert("x-signet-caller-token", caller.parse().unwrap());
+        if let Some(t) = admin {
+            md.insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        r
+    }
+
+    fn h(name: &str, value: &str) -> HttpHeader {
+        HttpHeader {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    fn qstash(key: &str, body: &[u8], jti: &str) -> String {
+        let now = now();
+        sign_qstash(
+            &common::key(key),
+            &SignOptions {
+                iss: "Upstash",
+                sub: URL,
+                exp: now + 300,
+                nbf: now,
+                iat: now,
+                jti,
+                body,
+            },
+        )
+    }
+
+    fn check_request(headers: &[(&str, &str)], body: &[u8], policy: &str) -> CheckRequest {
+        CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(attribute_context::Request {
+                    http: Some(attribute_context::HttpRequest {
+                        method: "POST".into(),
+                        headers: headers
+                            .iter()
+                            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                            .collect::<HashMap<_, _>>(),
+                        path: "/api/workflow".into(),
+                        raw_body: Bytes::copy_from_slice(body),
+                        ..Default::default()
+                    }),
+                }),
+                context_extensions: [("signet_policy".to_owned(), policy.to_owned())].into(),
+            }),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_flow_leaks_a_credential_at_trace_level() {
+        let api = QstashStandIn::start(TEST_CURRENT, TEST_NEXT).await;
+        let oidc = Issuer::start(vec![jwk(RS256, "rsa-2", "oidc-1")]).await;
+        let digest = |t: &str| hex::encode(Sha256::digest(t));
+        let config = format!(
+            r#"
+[admin]
+enabled = true
+token_sha256 = ["{admin}"]
+
+[callers]
+token_sha256 = ["{caller}"]
+
+[keys.qstash_api]
+enabled = true
+url = "{api}"
+token = "{QSTASH_TOKEN}"
+poll_interval = "1h"
+
+[issuers.hs]
+issuer = "{HS_ISS}"
+algorithms = ["HS256"]
+keys = [{{ algorithm = "HS256", secret = "{HS_SECRET}" }}]
+
+[issuers.pk]
+issuer = "https://{PK_ISS_PATH}"
+algorithms = ["RS256", "ES256"]
+keys = [
+  {{ kid = "rsa-1", algorithm = "RS256", pem_file = "{rsa_pub}" }},
+  {{ kid = "ec-1", algorithm = "ES256", pem_file = "{ec_pub}" }},
+]
+
+[issuers.oidc]
+issuer = "{oidc}"
+algorithms = ["RS256"]
+discovery_url = "{oidc}"
+
+[policies.bearer]
+require = "bearer"
+issuers = ["hs", "pk", "oidc"]
+api_keys = [{{ sha256 = "{api_key}", subject = "batch" }}]
+
+[policies.replay]
+require = "signature"
+replay = "memory"
+
+[policies.callback]
+require = "both"
+issuers = ["hs", "pk", "oidc"]
+api_keys = [{{ sha256 = "{api_key}", subject = "batch" }}]
+"#,
+            admin = admin_digest(),
+            caller = digest(CALLER_TOKEN),
+            api = api.url(),
+            rsa_pub = fixture_path("rsa-1.pub.pem"),
+            ec_pub = fixture_path("ec-p256.pub.pem"),
+            oidc = oidc.url(),
+            api_key = digest(API_KEY),
+        );
+        let (_cfg, path) = common::keys::config_file(&config);
+        let (server, metrics) = metrics_server(
+            Signet::builder()
+                .env("RUST_LOG", "trace")
+                .arg("--config")
+                .arg(path.to_str().unwrap()),
+        );
+        let channel = server.channel().await;
+        let mut authorizer = AuthorizerClient::new(channel.clone());
+        let mut envoy = AuthorizationClient::new(channel.clone());
+        let mut admin = KeyAdminClient::new(channel);
+        let mut seen = Seen::default();
+        let c = CALLER_TOKEN;
+
+        let pk_iss = format!("https://{PK_ISS_PATH}");
+        let hs_jwt = sign(HS256, HS_SECRET, None, &claims(HS_ISS, "alice"));
+        let rs_jwt = sign(RS256, "rsa-1", Some("rsa-1"), &claims(&pk_iss, "bob"));
+        let es_jwt = sign(ES256, "ec-p256", Some("ec-1"), &claims(&pk_iss, "carol"));
+        let oidc_jwt = sign(RS256, "rsa-2", Some("oidc-1"), &claims(&oidc.url(), "dave"));
+        // Signed with a key the issuer does not have (rsa-2 under rsa-1's kid).
+        let forged_jwt = sign(RS256, "rsa-2", Some("rsa-1"), &claims(&pk_iss, "eve"));
+        let mut expired_claims = claims(HS_ISS, "frank");
+        expired_claims["exp"] = (bearer_support::now() - 60).into();
+        let expired_jwt = sign(HS256, HS_SECRET, None, &expired_claims);
+        let body = BODY;
+        let qstash_ok = qstash(TEST_CURRENT, body, "jwt_hygiene_ok");
+        let qstash_forged = qstash("sig_forgedHygieneKey9x8y7z", body, "jwt_hygiene_forged");
+
+        // VerifySignature: valid, forged, and over a different body.
+        for (signature, valid) in [(&qstash_ok, true), (&qstash_forged, false)] {
+            let r = seen
+                .record(
+                    authorizer
+                        .verify_signature(call(verify_request(signature.clone()), c, None))
+                        .await,
+                )
+                .unwrap();
+            assert_eq!(r.valid, valid, "{r:?}");
+        }
+        let mut altered = verify_request(qstash_ok.clone());
+        altered.body = Some(b"{}".to_vec().into());
+        let r = seen.record(authorizer.verify_signature(call(altered, c, None)).await);
+        assert!(!r.unwrap().valid);
+
+        // AuthorizeBearer: every issuer and the API key, then wrong credentials.
+        for (credential, allowed) in [
+            (&hs_jwt, true),
+            (&rs_jwt, true),
+            (&es_jwt, true),
+            (&oidc_jwt, true),
+            (&API_KEY.to_owned(), true),
+            (&forged_jwt, false),
+            (&expired_jwt, false),
+            (&WRONG_API_KEY.to_owned(), false),
+        ] {
+            let request = AuthorizeBearerRequest {
+                authorization: format!("Bearer {credential}"),
+                policy: "bearer".into(),
+            };
+            let r = seen
+                .record(authorizer.authorize_bearer(call(request, c, None)).await)
+                .unwrap();
+            assert_eq!(r.allowed, allowed, "{r:?}");
+        }
+
+        // Authorize: a route request, then failure callbacks carrying the
+        // original caller's credential in a header or in the body.
+        let authorize = |policy: &str, headers: Vec<HttpHeader>, body: &[u8]| AuthorizeRequest {
+            method: "POST".into(),
+            url: URL.into(),
+            headers,
+            body: Some(body.to_vec().into()),
+            policy: policy.into(),
+            ..Default::default()
+        };
+        let route = authorize(
+            "callback",
+            vec![
+                h("upstash-signature", &qstash_ok),
+                h("authorization", &format!("Bearer {rs_jwt}")),
+            ],
+            body,
+        );
+        let r = seen.record(authorizer.authorize(call(route, c, None)).await);
+        assert!(r.unwrap().allowed);
+        let callback_body = serde_json::json!({
+            "status": 500,
+            "body": "ZXJy",
+            "sourceHeader": { "Authorization": [format!("Bearer {es_jwt}")] },
+        })
+        .to_string()
+        .into_bytes();
+        let callback_sig = qstash(TEST_CURRENT, &callback_body, "jwt_hygiene_callback");
+        for (credential, allowed) in [(&es_jwt, true), (&forged_jwt, false)] {
+            let mut headers = vec![
+                h("upstash-workflow-is-failure", "true"),
+                h("upstash-signature", &callback_sig),
+            ];
+            if !allowed {
+                headers.push(h("authorization", &format!("Bearer {credential}")));
+            }
+            let r = seen
+                .record(
+                    authorizer
+                        .authorize(call(
+                            authorize("callback", headers, &callback_body),
+                            c,
+                            None,
+                        ))
+                        .await,
+                )
+                .unwrap();
+            assert!(r.failure_callback, "{r:?}");
+            assert_eq!(r.allowed, allowed, "{r:?}");
+        }
+
+        // A replayed signature under `replay = "memory"`.
+        let once = qstash(TEST_CURRENT, body, "jwt_hygiene_replay");
+        for allowed in [true, false] {
+            let request = authorize("replay", vec![h("upstash-signature", &once)], body);
+            let r = seen
+                .record(authorizer.authorize(call(request, c, None)).await)
+                .unwrap();
+            assert_eq!(r.allowed, allowed, "{r:?}");
+        }
+
+        // Envoy ext_authz with both headers, valid and forged.
+        for (signature, bearer, allowed) in [
+            (&qstash_ok, &hs_jwt, true),
+            (&qstash_forged, &forged_jwt, false),
+            (&qstash_ok, &WRONG_API_KEY.to_owned(), false),
+        ] {
+            let request = check_request(
+                &[
+                    ("upstash-signature", signature),
+                    ("authorization", &format!("Bearer {bearer}")),
+                ],
+                body,
+                "callback",
+            );
+            let r = seen
+                .record(envoy.check(call(request, c, None)).await)
+                .unwrap();
+            assert_eq!(r.status.as_ref().unwrap().code == 0, allowed, "{r:?}");
+        }
+
+        // KeyAdmin: status, a rotation that brings new key material, reload.
+        let r = seen.record(
+            admin
+                .get_key_status(call(GetKeyStatusRequest::default(), c, Some(ADMIN_TOKEN)))
+                .await,
+        );
+        assert_eq!(r.unwrap().key_sets[0].source, "qstash-api");
+        let rotate = RotateSigningKeysRequest {
+            key_set: String::new(),
+            force: true,
+        };
+        let r = seen.record(
+            admin
+                .rotate_signing_keys(call(rotate.clone(), c, Some(ADMIN_TOKEN)))
+                .await,
+        );
+        let rotated_next = api.next();
+        assert_eq!(
+            r.unwrap().key_set.unwrap().next_fingerprint,
+            common::keys::fp(&rotated_next)
+        );
+        let r = seen.record(
+            admin
+                .reload(call(ReloadRequest::default(), c, Some(ADMIN_TOKEN)))
+                .await,
+        );
+        assert!(!r.unwrap().key_sets.is_empty());
+        let r = seen
+            .record(
+                authorizer
+                    .verify_signature(call(
+                        verify_request(qstash(&rotated_next, body, "jwt_hygiene_rotated")),
+                        c,
+                        None,
+                    ))
+                    .await,
+            )
+            .unwrap();
+        assert!(r.valid, "the rotated-in key verifies: {r:?}");
+
+        // Wrong admin token, no admin token, wrong caller token.
+        for token in [Some(WRONG_ADMIN_TOKEN), None] {
+            let e = seen
+                .record(
+                    admin
+                        .rotate_signing_keys(call(rotate.clone(), c, token))
+                        .await,
+                )
+                .unwrap_err();
+            assert_eq!(e.code(), Code::Unauthenticated);
+        }
+        let e = seen
+            .record(
+                authorizer
+                    .verify_signature(call(
+                        verify_request(qstash_ok.clone()),
+                        WRONG_CALLER_TOKEN,
+                        None,
+                    ))
+                    .await,
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated);
+        let request = check_request(&[("upstash-signature", &qstash_ok)], body, "callback");
+        let e = seen
+            .record(envoy.check(call(request, WRONG_CALLER_TOKEN, None)).await)
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated);
+
+        let (_, text) = http_get(metrics, "/metrics");
+        assert!(
+            text.contains("signet.v1.KeyAdmin/RotateSigningKeys"),
+            "metrics missing calls:\n{text}"
+        );
+        server.wait_for_log("key sources reloaded");
+        let logs = server.logs();
+        // The logs really are at trace level: the per-call metadata line is
+        // trace-only, and shows the credentials it hides.
+        assert!(
+            logs.lines()
+                .any(|l| l.contains(r#""level":"TRACE""#) && l.contains("<redacted>")),
+            "no trace-level metadata line:\n{logs}"
+        );
+
+        let private_pem = String::from_utf8(fixture("rsa-1.key.pem")).unwrap();
+        let ec_private_pem = String::from_utf8(fixture("ec-p256.key.pem")).unwrap();
+        let pem_body =
+            |pem: &str| -> String { pem.lines().filter(|l| !l.starts_with("-----")).collect() };
+        let rsa_body = pem_body(&private_pem);
+        let ec_body = pem_body(&ec_private_pem);
+        let rsa_line = private_pem.lines().nth(5).unwrap().to_owned();
+        let mut secrets: Vec<(String, String)> = vec![
+            ("current signing key".into(), TEST_CURRENT.into()),
+            ("next signing key".into(), TEST_NEXT.into()),
+            ("rotated-in signing key".into(), rotated_next.clone()),
+            ("QStash API token".into(), QSTASH_TOKEN.into()),
+            ("admin token".into(), ADMIN_TOKEN.into()),
+            ("wrong admin token".into(), WRONG_ADMIN_TOKEN.into()),
+            ("caller token".into(), CALLER_TOKEN.into()),
+            ("wrong caller token".into(), WRONG_CALLER_TOKEN.into()),
+            ("API key".into(), API_KEY.into()),
+            ("wrong API key".into(), WRONG_API_KEY.into()),
+            ("HS256 secret".into(), HS_SECRET.into()),
+            ("RSA private key body".into(), rsa_body.clone()),
+            (
+                "RSA private key chunk".into(),
+                rsa_body[200..248].to_owned(),
+            ),
+            ("RSA private key line".into(), rsa_line),
+            ("EC private key body".into(), ec_body.clone()),
+            ("EC private key chunk".into(), ec_body[40..80].to_owned()),
+        ];
+        for (name, jwt) in [
+            ("HS256 JWT", &hs_jwt),
+            ("RS256 JWT", &rs_jwt),
+            ("ES256 JWT", &es_jwt),
+            ("OIDC JWT", &oidc_jwt),
+            ("forged JWT", &forged_jwt),
+            ("expired JWT", &expired_jwt),
+            ("QStash signature", &qstash_ok),
+            ("forged QStash signature", &qstash_forged),
+            ("callback signature", &callback_sig),
+            ("replayed signature", &once),
+        ] {
+            secrets.push((name.into(), jwt.clone()));
+            let mac = jwt.rsplit('.').next().unwrap();
+            secrets.push((format!("{name} signature part"), mac.to_owned()));
+        }
+        for (name, secret) in &secrets {
+            assert!(secret.len() >= 16, "{name} too short to mean anything");
+            assert!(!logs.contains(secret.as_str()), "{name} in the logs");
+            assert!(
+                !seen.0.contains(secret.as_str()),
+                "{name} in a response or status"
+            );
+            assert!(!text.contains(secret.as_str()), "{name} in the metrics");
+        }
     }
 }
