@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::{
     bearer::{Bearer, DecisionCache, Issuer, Policy, ReplayGuard, Require, api_key::ApiKey},
     config::{ConfigError, Settings},
-    keys::{JwksCache, JwksConfig, JwksLocation, JwtKey, algorithm},
+    keys::{JwksCache, JwksConfig, JwksLocation, JwtKey, algorithm, is_key_url},
     replay::ReplayStore,
     secret::Secret,
 };
@@ -226,8 +226,7 @@ fn remote_url(key: &str, value: &str, errors: &mut Vec<ConfigError>) -> Option<r
             return None;
         }
     };
-    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    if url.scheme() == "https" || (url.scheme() == "http" && loopback) {
+    if is_key_url(&url) {
         Some(url)
     } else {
         errors.push(ConfigError::new(

@@ -141,11 +141,21 @@ enum FetchError {
     Status(reqwest::StatusCode),
     #[error("response larger than the limit")]
     TooLarge,
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+}
+
+/// Why a fetched JWKS or OIDC discovery document was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// Not JSON of the document's shape.
     #[error("not a JWKS / discovery document: {0}")]
     Json(#[from] serde_json::Error),
+    /// The discovery document names another issuer than the configured one.
     #[error("discovery names issuer {0:?}")]
     IssuerMismatch(String),
-    #[error("jwks_uri is not a URL")]
+    /// `jwks_uri` is not a URL signet fetches keys from (see [`is_key_url`]).
+    #[error("jwks_uri is not an https URL (plain http only for loopback)")]
     BadJwksUri,
 }
 
@@ -158,6 +168,44 @@ struct Discovery {
 #[derive(Deserialize)]
 struct JwkSetDoc {
     keys: Vec<Value>,
+}
+
+/// True for a URL signet may fetch keys from: https, or plain http to this
+/// machine (tests, sidecars). Anything else could be read or altered on the
+/// way, and keys that arrive that way would let anyone sign.
+pub fn is_key_url(url: &reqwest::Url) -> bool {
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    url.scheme() == "https" || (url.scheme() == "http" && loopback)
+}
+
+/// Parses an OIDC discovery document and returns its `jwks_uri`. The
+/// document's `issuer` must be exactly `expected_issuer`, and the `jwks_uri`
+/// must pass [`is_key_url`] (a discovery document fetched over https must not
+/// send signet to fetch keys over plain http).
+pub fn parse_discovery(body: &[u8], expected_issuer: &str) -> Result<reqwest::Url, DocumentError> {
+    let doc: Discovery = serde_json::from_slice(body)?;
+    if doc.issuer != expected_issuer {
+        return Err(DocumentError::IssuerMismatch(doc.issuer));
+    }
+    reqwest::Url::parse(&doc.jwks_uri)
+        .ok()
+        .filter(is_key_url)
+        .ok_or(DocumentError::BadJwksUri)
+}
+
+/// Parses a JWKS document (`{"keys": [...]}`) into the keys signet accepts
+/// from it. An entry that is not a public key of a supported type, or whose
+/// `alg` or curve disagrees with its type, is skipped rather than failing the
+/// document, so one odd key does not take the issuer's other keys down;
+/// symmetric (`oct`) keys are always skipped (see [`JwtKey::from_jwk`]).
+pub fn parse_jwks(body: &[u8]) -> Result<Vec<JwtKey>, DocumentError> {
+    let doc: JwkSetDoc = serde_json::from_slice(body)?;
+    Ok(doc
+        .keys
+        .into_iter()
+        .filter_map(|v| serde_json::from_value::<Jwk>(v).ok())
+        .filter_map(|jwk| JwtKey::from_jwk(&jwk, None).ok())
+        .collect())
 }
 
 /// `Cache-Control: max-age=N` → N seconds.
@@ -392,21 +440,11 @@ impl JwksCache {
             JwksLocation::Url(u) => u.clone(),
             JwksLocation::Discovery { url, issuer } => {
                 let (body, _) = self.get(url.clone()).await?;
-                let doc: Discovery = serde_json::from_slice(&body)?;
-                if &doc.issuer != issuer {
-                    return Err(FetchError::IssuerMismatch(doc.issuer));
-                }
-                reqwest::Url::parse(&doc.jwks_uri).map_err(|_| FetchError::BadJwksUri)?
+                parse_discovery(&body, issuer)?
             }
         };
         let (body, age) = self.get(jwks_url).await?;
-        let doc: JwkSetDoc = serde_json::from_slice(&body)?;
-        let keys = doc
-            .keys
-            .into_iter()
-            .filter_map(|v| serde_json::from_value::<Jwk>(v).ok())
-            .filter_map(|jwk| JwtKey::from_jwk(&jwk, None).ok())
-            .collect();
+        let keys = parse_jwks(&body)?;
         let c = &self.config;
         let ttl = age.map_or(c.default_ttl, |a| a.clamp(c.min_ttl, c.max_ttl));
         Ok((keys, ttl))
@@ -434,6 +472,50 @@ mod tests {
         );
         assert_eq!(max_age("no-cache"), None);
         assert_eq!(max_age("max-age=soon"), None);
+    }
+
+    #[test]
+    fn discovery_names_the_issuer_and_a_key_url() {
+        let doc = |iss: &str, uri: &str| format!(r#"{{"issuer":"{iss}","jwks_uri":"{uri}"}}"#);
+        let iss = "https://idp.example";
+        let url = parse_discovery(doc(iss, "https://idp.example/jwks").as_bytes(), iss).unwrap();
+        assert_eq!(url.as_str(), "https://idp.example/jwks");
+        assert!(parse_discovery(doc(iss, "http://127.0.0.1:8080/jwks").as_bytes(), iss).is_ok());
+        assert!(matches!(
+            parse_discovery(
+                doc("https://other", "https://idp.example/jwks").as_bytes(),
+                iss
+            ),
+            Err(DocumentError::IssuerMismatch(_))
+        ));
+        for uri in ["http://idp.example/jwks", "ftp://idp.example/jwks", "jwks"] {
+            assert!(
+                matches!(
+                    parse_discovery(doc(iss, uri).as_bytes(), iss),
+                    Err(DocumentError::BadJwksUri)
+                ),
+                "{uri}"
+            );
+        }
+        assert!(matches!(
+            parse_discovery(b"{}", iss),
+            Err(DocumentError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn jwks_keep_the_usable_keys_only() {
+        let doc = br#"{"keys":[
+            {"kty":"oct","k":"c2VjcmV0","kid":"hmac"},
+            {"kty":"EC","crv":"P-256","kid":"ec","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
+            {"kty":"RSA","kid":"bad-alg","alg":"ES256","n":"sXch","e":"AQAB"},
+            {"kty":"nonsense"}
+        ]}"#;
+        let keys = parse_jwks(doc).unwrap();
+        let kids: Vec<_> = keys.iter().map(|k| k.kid()).collect();
+        assert_eq!(kids, [Some("ec")]);
+        assert!(parse_jwks(br#"{"keys":{}}"#).is_err());
+        assert!(parse_jwks(b"").is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use jsonwebtoken::{
-    Algorithm, DecodingKey,
+    Algorithm, DecodingKey, DecodingKeyKind,
     jwk::{AlgorithmParameters, EllipticCurve, Jwk},
 };
 
@@ -123,19 +123,31 @@ impl JwtKey {
                 jsonwebtoken::AlgorithmFamily::Ed
             )
         );
-        if !family_matches {
+        if !family_matches || !curve_matches(&jwk.algorithm, algorithms[0]) {
             return Err(JwtKeyError::UnsupportedJwk);
+        }
+        let key = DecodingKey::from_jwk(jwk).map_err(|_| JwtKeyError::BadKey("JWK"))?;
+        if !point_fits(&key, algorithms[0]) {
+            return Err(JwtKeyError::BadKey(
+                "JWK (its coordinates do not fit its curve)",
+            ));
         }
         Ok(Self {
             kid: jwk.common.key_id.clone(),
             algorithms,
-            key: DecodingKey::from_jwk(jwk).map_err(|_| JwtKeyError::BadKey("JWK"))?,
+            key,
         })
     }
 
     /// The key id, if the key has one.
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
+    }
+
+    /// Every algorithm this key may verify (one family; one curve's
+    /// algorithm for EC keys).
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
     }
 
     /// True when this key may verify a token signed with `alg`.
@@ -146,6 +158,35 @@ impl JwtKey {
     /// The prepared key.
     pub fn decoding_key(&self) -> &DecodingKey {
         &self.key
+    }
+}
+
+/// A JWK's curve must be the one its algorithm is defined on: a P-384 point
+/// published as ES256, or an X25519 key as EdDSA, is not a key of that
+/// algorithm.
+fn curve_matches(params: &AlgorithmParameters, alg: Algorithm) -> bool {
+    match params {
+        AlgorithmParameters::EllipticCurve(p) => matches!(
+            (&p.curve, alg),
+            (EllipticCurve::P256, Algorithm::ES256) | (EllipticCurve::P384, Algorithm::ES384)
+        ),
+        AlgorithmParameters::OctetKeyPair(p) => p.curve == EllipticCurve::Ed25519,
+        _ => true,
+    }
+}
+
+/// The point jsonwebtoken built from a JWK's coordinates has the size of its
+/// curve (it does not check): an uncompressed SEC1 point for EC, 32 bytes for
+/// Ed25519. RSA keys carry no fixed size.
+fn point_fits(key: &DecodingKey, alg: Algorithm) -> bool {
+    let DecodingKeyKind::SecretOrDer(bytes) = key.kind() else {
+        return true;
+    };
+    match alg {
+        Algorithm::ES256 => bytes.len() == 65,
+        Algorithm::ES384 => bytes.len() == 97,
+        Algorithm::EdDSA => bytes.len() == 32,
+        _ => true,
     }
 }
 
@@ -189,6 +230,38 @@ mod tests {
         let k = JwtKey::from_secret(None, Algorithm::HS256, &s).unwrap();
         assert!(k.accepts(Algorithm::HS512) && !k.accepts(Algorithm::RS256));
         assert!(!format!("{k:?}").contains("shh"));
+    }
+
+    #[test]
+    fn jwks_whose_curve_or_size_does_not_fit_their_algorithm_are_refused() {
+        // x and y of the RFC 7515 A.3 P-256 example key.
+        let x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+        let y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+        let ec = |crv: &str, alg: &str, y: &str| -> Jwk {
+            serde_json::from_str(&format!(
+                r#"{{"kty":"EC","crv":"{crv}","alg":"{alg}","x":"{x}","y":"{y}"}}"#
+            ))
+            .unwrap()
+        };
+        let k = JwtKey::from_jwk(&ec("P-256", "ES256", y), None).unwrap();
+        assert_eq!(k.algorithms(), [Algorithm::ES256]);
+        assert_eq!(
+            JwtKey::from_jwk(&ec("P-384", "ES256", y), None).unwrap_err(),
+            JwtKeyError::UnsupportedJwk
+        );
+        assert!(JwtKey::from_jwk(&ec("P-256", "ES256", &y[..20]), None).is_err());
+        let x25519: Jwk =
+            serde_json::from_str(&format!(r#"{{"kty":"OKP","crv":"X25519","x":"{x}"}}"#)).unwrap();
+        assert_eq!(
+            JwtKey::from_jwk(&x25519, None).unwrap_err(),
+            JwtKeyError::UnsupportedJwk
+        );
+        let ed: Jwk =
+            serde_json::from_str(&format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}"}}"#)).unwrap();
+        assert_eq!(
+            JwtKey::from_jwk(&ed, None).unwrap().algorithms(),
+            [Algorithm::EdDSA]
+        );
     }
 
     #[test]

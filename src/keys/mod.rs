@@ -15,7 +15,10 @@ pub mod source;
 mod store;
 
 pub use error::KeySourceError;
-pub use jwks::{JwksCache, JwksConfig, JwksError, JwksLocation, JwksSourceId, LoadedKeys, max_age};
+pub use jwks::{
+    DocumentError, JwksCache, JwksConfig, JwksError, JwksLocation, JwksSourceId, LoadedKeys,
+    is_key_url, max_age, parse_discovery, parse_jwks,
+};
 pub use jwt_key::{JwtKey, JwtKeyError, algorithm};
 pub use key_set::{
     DEFAULT_KEY_SET, KeyLookupError, KeySet, KeySnapshot, KeySource, normalize_region,
