@@ -505,7 +505,7 @@ mod every_flow {
         },
         proto::{
             AuthorizeBearerRequest, AuthorizeRequest, HttpHeader, ReloadRequest,
-            RotateSigningKeysRequest,
+            RotateSigningKeysRequest, SignatureReason,
         },
         verify::{SignOptions, sign as sign_qstash},
     };
@@ -750,12 +750,15 @@ api_keys = [{{ sha256 = "{api_key}", subject = "batch" }}]
         .to_string()
         .into_bytes();
         let callback_sig = qstash(TEST_CURRENT, &callback_body, "jwt_hygiene_callback");
-        for (credential, allowed) in [(&es_jwt, true), (&forged_jwt, false)] {
+        // The credential in the body's sourceHeader is used, until a forged
+        // forwarded Authorization header takes its place.
+        for forwarded in [None, Some(&forged_jwt)] {
+            let allowed = forwarded.is_none();
             let mut headers = vec![
                 h("upstash-workflow-is-failure", "true"),
                 h("upstash-signature", &callback_sig),
             ];
-            if !allowed {
+            if let Some(credential) = forwarded {
                 headers.push(h("authorization", &format!("Bearer {credential}")));
             }
             let r = seen
@@ -775,12 +778,12 @@ api_keys = [{{ sha256 = "{api_key}", subject = "batch" }}]
 
         // A replayed signature under `replay = "memory"`.
         let once = qstash(TEST_CURRENT, body, "jwt_hygiene_replay");
-        for allowed in [true, false] {
+        for reason in [SignatureReason::Ok, SignatureReason::Replayed] {
             let request = authorize("replay", vec![h("upstash-signature", &once)], body);
             let r = seen
                 .record(authorizer.authorize(call(request, c, None)).await)
                 .unwrap();
-            assert_eq!(r.allowed, allowed, "{r:?}");
+            assert_eq!(r.signature.unwrap().reason(), reason);
         }
 
         // Envoy ext_authz with both headers, valid and forged.
