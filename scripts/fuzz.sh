@@ -3,6 +3,8 @@
 # 30) each. A crash, panic or leak fails the run and leaves the input in
 # fuzz/artifacts/. Installs cargo-fuzz on a fresh machine.
 #
+# The targets are the [[bin]]s of fuzz/Cargo.toml (`cargo fuzz list`).
+#
 #   scripts/fuzz.sh            # every target, 30 s each (what CI runs)
 #   scripts/fuzz.sh 600        # every target, 10 minutes each
 #   scripts/fuzz.sh 60 qstash_verify
