@@ -403,6 +403,12 @@ pub mod keys {
 
         /// The kubelet's atomic update.
         pub fn update(&mut self, files: &[(&str, &str)]) {
+            let files: Vec<(&str, &[u8])> = files.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+            self.update_bytes(&files);
+        }
+
+        /// [`SecretDir::update`] with file contents as bytes (not UTF-8, say).
+        pub fn update_bytes(&mut self, files: &[(&str, &[u8])]) {
             self.generation += 1;
             let old = std::fs::read_link(self.root.join("..data")).ok();
             let ts = format!("..2026_11_30_00_00_00.{:09}", self.generation);
@@ -448,6 +454,8 @@ pub mod keys {
         next: String,
         generation: u32,
         failing: bool,
+        /// Answered instead of the keys (status, body) while set.
+        answer: Option<(StatusCode, Vec<u8>)>,
         gets: u32,
         rotates: u32,
     }
@@ -469,25 +477,31 @@ pub mod keys {
         let mut s = state.lock().unwrap();
         s.gets += 1;
         if !authorized(&headers) {
-            return (StatusCode::UNAUTHORIZED, String::new());
+            return (StatusCode::UNAUTHORIZED, Vec::new());
         }
         if s.failing {
             return (StatusCode::INTERNAL_SERVER_ERROR, "boom".into());
         }
-        (StatusCode::OK, keys_json(&s))
+        if let Some(answer) = &s.answer {
+            return answer.clone();
+        }
+        (StatusCode::OK, keys_json(&s).into_bytes())
     }
 
     async fn rotate_keys(State(state): Shared, headers: HeaderMap) -> impl IntoResponse {
         let mut s = state.lock().unwrap();
         if !authorized(&headers) {
-            return (StatusCode::UNAUTHORIZED, String::new());
+            return (StatusCode::UNAUTHORIZED, Vec::new());
         }
         if s.failing {
             return (StatusCode::INTERNAL_SERVER_ERROR, "boom".into());
         }
+        if let Some(answer) = &s.answer {
+            return answer.clone();
+        }
         s.rotates += 1;
         roll(&mut s);
-        (StatusCode::OK, keys_json(&s))
+        (StatusCode::OK, keys_json(&s).into_bytes())
     }
 
     fn roll(s: &mut ApiState) {
@@ -502,6 +516,7 @@ pub mod keys {
                 next: next.into(),
                 generation: 0,
                 failing: false,
+                answer: None,
                 gets: 0,
                 rotates: 0,
             }));
@@ -545,6 +560,13 @@ pub mod keys {
 
         pub fn set_failing(&self, failing: bool) {
             self.state.lock().unwrap().failing = failing;
+        }
+
+        /// Answers both endpoints with `status` and exactly `body` (a broken
+        /// or hostile keys API) until called with `None`; keys do not roll.
+        pub fn set_answer(&self, answer: Option<(u16, &[u8])>) {
+            self.state.lock().unwrap().answer =
+                answer.map(|(code, body)| (StatusCode::from_u16(code).unwrap(), body.to_vec()));
         }
 
         pub fn gets(&self) -> u32 {
