@@ -147,6 +147,8 @@ enum FetchError {
     IssuerMismatch(String),
     #[error("jwks_uri is not a URL")]
     BadJwksUri,
+    #[error("the JWKS holds no usable key")]
+    NoUsableKeys,
 }
 
 #[derive(Deserialize)]
@@ -401,12 +403,17 @@ impl JwksCache {
         };
         let (body, age) = self.get(jwks_url).await?;
         let doc: JwkSetDoc = serde_json::from_slice(&body)?;
-        let keys = doc
+        let keys: Vec<JwtKey> = doc
             .keys
             .into_iter()
             .filter_map(|v| serde_json::from_value::<Jwk>(v).ok())
             .filter_map(|jwk| JwtKey::from_jwk(&jwk, None).ok())
             .collect();
+        // A set with no key signet can use (all of a wrong type, or broken)
+        // is a failed fetch: it must not replace last-known-good keys.
+        if keys.is_empty() {
+            return Err(FetchError::NoUsableKeys);
+        }
         let c = &self.config;
         let ttl = age.map_or(c.default_ttl, |a| a.clamp(c.min_ttl, c.max_ttl));
         Ok((keys, ttl))
