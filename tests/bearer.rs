@@ -1,6 +1,7 @@
 //! `AuthorizeBearer` against the real server: every reason, JWTs of each
 //! family, algorithm confusion, API keys, and JWKS/OIDC from a local issuer
-//! (rotation, the unknown-kid stampede, issuer down).
+//! (rotation, the unknown-kid stampede, issuer down, broken, slow or
+//! unresolvable).
 
 mod bearer_support;
 mod common;

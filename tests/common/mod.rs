@@ -456,6 +456,8 @@ pub mod keys {
         failing: bool,
         /// Answered instead of the keys (status, body) while set.
         answer: Option<(StatusCode, Vec<u8>)>,
+        /// How long `GET /v2/keys` waits before answering.
+        delay: Duration,
         gets: u32,
         rotates: u32,
     }
@@ -474,8 +476,16 @@ pub mod keys {
     }
 
     async fn get_keys(State(state): Shared, headers: HeaderMap) -> impl IntoResponse {
-        let mut s = state.lock().unwrap();
-        s.gets += 1;
+        // Counted on arrival: a caller that gives up still made the request.
+        let delay = {
+            let mut s = state.lock().unwrap();
+            s.gets += 1;
+            s.delay
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let s = state.lock().unwrap();
         if !authorized(&headers) {
             return (StatusCode::UNAUTHORIZED, Vec::new());
         }
@@ -517,6 +527,7 @@ pub mod keys {
                 generation: 0,
                 failing: false,
                 answer: None,
+                delay: Duration::ZERO,
                 gets: 0,
                 rotates: 0,
             }));
@@ -567,6 +578,11 @@ pub mod keys {
         pub fn set_answer(&self, answer: Option<(u16, &[u8])>) {
             self.state.lock().unwrap().answer =
                 answer.map(|(code, body)| (StatusCode::from_u16(code).unwrap(), body.to_vec()));
+        }
+
+        /// Makes `GET /v2/keys` wait this long before answering.
+        pub fn set_delay(&self, delay: Duration) {
+            self.state.lock().unwrap().delay = delay;
         }
 
         pub fn gets(&self) -> u32 {
