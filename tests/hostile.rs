@@ -2088,6 +2088,12 @@ fn admin_cases(
             unauth,
         ),
         tok("token of 8 KiB", bearer_value(&"t".repeat(8 << 10)), unauth),
+        // Under the HTTP/2 layer's header limits: signet sees it.
+        tok(
+            "token of 15 KiB",
+            bearer_value(&"t".repeat(15 << 10)),
+            unauth,
+        ),
         case("token in the caller-token header", msg(), unauth)
             .header("x-signet-caller-token", ADMIN_TOKEN),
         case("wrong token first, admin token second", msg(), unauth)
@@ -2450,6 +2456,23 @@ async fn key_admin_survives_hostile_calls() {
         )
         .await;
         assert!(failures.is_empty(), "{rpc:?}:\n{}", failures.join("\n"));
+        // A token far past the HTTP/2 layer's header limits: it closes the
+        // connection (GOAWAY, ENHANCE_YOUR_CALM) before signet
+        // sees the call, so there is no gRPC answer, and the code the client
+        // reports depends on when it notices. Its own connection, so the
+        // suite's stays open.
+        let e = call(
+            &server.channel().await,
+            rpc.path(),
+            admin_msg("", true),
+            &[("authorization", bearer_value(&"t".repeat(1 << 20)))],
+        )
+        .await
+        .expect_err("a 1 MiB token is refused");
+        assert!(
+            matches!(e.code(), Code::ResourceExhausted | Code::Unknown),
+            "{e:?}"
+        );
         assert_keys_unchanged(&server, &api, &dir, (&active.0, &active.1)).await;
     }
     assert_eq!(api.rotates(), 1, "no hostile call rolled keys at the API");
