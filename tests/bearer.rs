@@ -669,13 +669,14 @@ async fn broken_jwks_after_a_good_load_keeps_the_last_known_good_keys() {
     let url = issuer.url();
     let t = |sub: &str, key: &str, kid: &str| token(RS256, key, kid, &claims(&url, sub));
     assert_eq!(
-        reason(&signet, "oidc", &t("u0", "rsa-1", "k1")).await,
+        reason(&signet, "oidc", &t("first", "rsa-1", "k1")).await,
         BearerReason::Ok
     );
     for (i, (name, status, body)) in broken_jwks_answers().into_iter().enumerate() {
         issuer.set_answer(Some((status, &body)));
         let fetches = issuer.jwks_fetches();
-        // A fresh subject each time: no cached decision answers for the JWKS.
+        // A fresh subject each time (never the first request's): no cached
+        // decision answers for the JWKS.
         let r = reason(&signet, "oidc", &t(&format!("u{i}"), "rsa-1", "k1")).await;
         assert!(issuer.jwks_fetches() > fetches, "{name}: not fetched");
         assert_eq!(r, BearerReason::Ok, "{name}: last-known-good key");

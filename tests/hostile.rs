@@ -2464,7 +2464,7 @@ async fn key_admin_survives_hostile_calls() {
         let e = call(
             &server.channel().await,
             rpc.path(),
-            admin_msg("", true),
+            admin_msg("", false),
             &[("authorization", bearer_value(&"t".repeat(1 << 20)))],
         )
         .await
