@@ -1,6 +1,7 @@
 //! `AuthorizeBearer` against the real server: every reason, JWTs of each
 //! family, algorithm confusion, API keys, and JWKS/OIDC from a local issuer
-//! (rotation, the unknown-kid stampede, issuer down).
+//! (rotation, the unknown-kid stampede, issuer down, broken, slow or
+//! unresolvable).
 
 mod bearer_support;
 mod common;
@@ -14,6 +15,7 @@ use signet::{
     proto::{AuthorizeBearerRequest, AuthorizeBearerResponse, BearerReason, CredentialKind},
 };
 use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
 
 const STATIC_ISS: &str = "https://static.example";
 const RSA_ONLY_ISS: &str = "https://rsa-only.example";
@@ -598,4 +600,250 @@ prefetch_timeout = "2s"
     assert_eq!(e.message(), "issuer keys unavailable");
     // Denials that need no keys are still answered.
     assert_eq!(reason(&signet, "gone", "").await, BearerReason::Missing);
+}
+
+/// Health of `signet.v1.Authorizer` (what `/readyz` reports too).
+async fn authorizer_health(
+    signet: &Signet,
+) -> tonic_health::pb::health_check_response::ServingStatus {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    HealthClient::new(signet.channel().await)
+        .check(HealthCheckRequest {
+            service: "signet.v1.Authorizer".into(),
+        })
+        .await
+        .expect("health answers")
+        .into_inner()
+        .status()
+}
+
+/// JWKS answers that are not a usable key set: not JSON, JSON of the wrong
+/// shape, keys whose type does not fit their algorithm, a document over
+/// `jwks.max_response_bytes`, server errors.
+fn broken_jwks_answers() -> Vec<(&'static str, u16, Vec<u8>)> {
+    let mut rsa_as_ec = jwk(RS256, "rsa-1", "k1");
+    rsa_as_ec["kty"] = json!("EC");
+    let mut rsa_for_es256 = jwk(RS256, "rsa-1", "k1");
+    rsa_for_es256["alg"] = json!("ES256");
+    let mut ec_for_rs256 = jwk(ES256, "ec-p256", "k1");
+    ec_for_rs256["alg"] = json!("RS256");
+    let keys = |k: Value| json!({ "keys": [k] }).to_string().into_bytes();
+    vec![
+        ("not JSON", 200, b"<html>gateway</html>".to_vec()),
+        ("truncated JSON", 200, br#"{"keys":[{"kty":"RSA""#.to_vec()),
+        ("keys not a list", 200, br#"{"keys":"k1"}"#.to_vec()),
+        ("no keys member", 200, br#"{"jwks":[]}"#.to_vec()),
+        ("a bare list", 200, b"[]".to_vec()),
+        ("an empty key set", 200, br#"{"keys":[]}"#.to_vec()),
+        ("RSA key labelled EC", 200, keys(rsa_as_ec)),
+        ("RSA key for ES256", 200, keys(rsa_for_es256)),
+        ("EC key for RS256", 200, keys(ec_for_rs256)),
+        (
+            "a 2 MiB document",
+            200,
+            json!({ "keys": [jwk(RS256, "rsa-1", "k1")], "pad": "p".repeat(2 << 20) })
+                .to_string()
+                .into_bytes(),
+        ),
+        ("HTTP 500", 500, b"{}".to_vec()),
+        ("HTTP 502", 502, b"<html>bad gateway</html>".to_vec()),
+        ("HTTP 503", 503, Vec::new()),
+    ]
+}
+
+#[tokio::test]
+async fn broken_jwks_after_a_good_load_keeps_the_last_known_good_keys() {
+    let issuer = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
+    // Every request finds the copy expired and fetches again (as in
+    // `issuer_down_after_the_first_load_keeps_known_kids_working`).
+    issuer.set_max_age(Some(0));
+    let (_dir, path) = config_file(&oidc_config(
+        &issuer,
+        "min_ttl = \"0s\"\nrefetch_cooldown = \"0s\"\nmax_staleness = \"1h\"",
+    ));
+    let signet = Signet::builder()
+        .test_keys()
+        .arg("--config")
+        .arg(path)
+        .start();
+    let url = issuer.url();
+    let t = |sub: &str, key: &str, kid: &str| token(RS256, key, kid, &claims(&url, sub));
+    assert_eq!(
+        reason(&signet, "oidc", &t("first", "rsa-1", "k1")).await,
+        BearerReason::Ok
+    );
+    for (i, (name, status, body)) in broken_jwks_answers().into_iter().enumerate() {
+        issuer.set_answer(Some((status, &body)));
+        let fetches = issuer.jwks_fetches();
+        // A fresh subject each time (never the first request's): no cached
+        // decision answers for the JWKS.
+        let r = reason(&signet, "oidc", &t(&format!("u{i}"), "rsa-1", "k1")).await;
+        assert!(issuer.jwks_fetches() > fetches, "{name}: not fetched");
+        assert_eq!(r, BearerReason::Ok, "{name}: last-known-good key");
+        assert_eq!(
+            reason(&signet, "oidc", &t(&format!("v{i}"), "rsa-2", "k1")).await,
+            BearerReason::BadSignature,
+            "{name}: another key under a known kid"
+        );
+        assert_eq!(
+            reason(&signet, "oidc", &t(&format!("w{i}"), "rsa-1", "ghost")).await,
+            BearerReason::UnknownKeyId,
+            "{name}: unknown kid"
+        );
+        assert_eq!(
+            authorizer_health(&signet).await,
+            ServingStatus::Serving,
+            "{name}"
+        );
+    }
+    assert!(
+        signet.logs().contains("JWKS fetch failed"),
+        "{}",
+        signet.logs()
+    );
+}
+
+#[tokio::test]
+async fn broken_jwks_never_loaded_allows_nothing_and_is_not_ready() {
+    for (name, status, body) in broken_jwks_answers() {
+        let issuer = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
+        issuer.set_answer(Some((status, &body)));
+        let (_dir, path) = config_file(&oidc_config(&issuer, "prefetch_timeout = \"1h\""));
+        let signet = Signet::builder()
+            .test_keys()
+            .arg("--config")
+            .arg(path)
+            .start();
+        let t = token(RS256, "rsa-1", "k1", &claims(&issuer.url(), "u"));
+        let e = ask(&signet, "oidc", &t).await.unwrap_err();
+        assert_eq!(e.code(), Code::Unavailable, "{name}: {e:?}");
+        assert_eq!(
+            authorizer_health(&signet).await,
+            ServingStatus::NotServing,
+            "{name}"
+        );
+        assert!(issuer.jwks_fetches() >= 1, "{name}: never fetched");
+    }
+}
+
+#[tokio::test]
+async fn slow_issuer_times_out_and_last_known_good_keeps_serving() {
+    use std::time::{Duration, Instant};
+    const FETCH_TIMEOUT: Duration = Duration::from_millis(300);
+    const DELAY: Duration = Duration::from_secs(3);
+    let issuer = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
+    issuer.set_max_age(Some(0));
+    let (_dir, path) = config_file(&oidc_config(
+        &issuer,
+        &format!(
+            "fetch_timeout = \"{}ms\"\nmin_ttl = \"0s\"\nrefetch_cooldown = \"0s\"\nmax_staleness = \"1h\"",
+            FETCH_TIMEOUT.as_millis()
+        ),
+    ));
+    let signet = Signet::builder()
+        .test_keys()
+        .arg("--config")
+        .arg(path)
+        .start();
+    let url = issuer.url();
+    assert_eq!(
+        reason(
+            &signet,
+            "oidc",
+            &token(RS256, "rsa-1", "k1", &claims(&url, "u0"))
+        )
+        .await,
+        BearerReason::Ok
+    );
+    issuer.set_delay(DELAY);
+    let fetches = issuer.jwks_fetches();
+    let start = Instant::now();
+    let r = reason(
+        &signet,
+        "oidc",
+        &token(RS256, "rsa-1", "k1", &claims(&url, "u1")),
+    )
+    .await;
+    let took = start.elapsed();
+    assert_eq!(r, BearerReason::Ok, "last-known-good key");
+    assert!(issuer.jwks_fetches() > fetches, "not fetched");
+    assert!(took < DELAY, "waited {took:?} for the slow issuer");
+    println!("slow issuer: answered from last-known-good after {took:?}");
+    assert_eq!(
+        reason(
+            &signet,
+            "oidc",
+            &token(RS256, "rsa-1", "ghost", &claims(&url, "u2"))
+        )
+        .await,
+        BearerReason::UnknownKeyId
+    );
+    assert_eq!(authorizer_health(&signet).await, ServingStatus::Serving);
+    assert!(signet.logs().contains("JWKS fetch failed"));
+
+    // Slow from the start: nothing to fall back on, nothing allowed.
+    let slow = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
+    slow.set_delay(DELAY);
+    let (_dir, path) = config_file(&oidc_config(
+        &slow,
+        &format!(
+            "fetch_timeout = \"{}ms\"\nprefetch_timeout = \"1h\"",
+            FETCH_TIMEOUT.as_millis()
+        ),
+    ));
+    let signet = Signet::builder()
+        .test_keys()
+        .arg("--config")
+        .arg(path)
+        .start();
+    let t = token(RS256, "rsa-1", "k1", &claims(&slow.url(), "u"));
+    let e = ask(&signet, "oidc", &t).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+    assert_eq!(authorizer_health(&signet).await, ServingStatus::NotServing);
+}
+
+#[tokio::test]
+async fn unresolvable_issuer_allows_nothing_and_is_not_ready() {
+    // `.invalid` never resolves (RFC 2606).
+    let config = r#"
+[issuers.nowhere]
+issuer = "https://signet-test.invalid/"
+algorithms = ["RS256"]
+jwks_url = "https://signet-test.invalid/jwks"
+
+[issuers.nodiscovery]
+issuer = "https://signet-test.invalid/oidc"
+algorithms = ["RS256"]
+discovery_url = "https://signet-test.invalid/oidc"
+
+[policies.nowhere]
+require = "bearer"
+issuers = ["nowhere", "nodiscovery"]
+
+[jwks]
+fetch_timeout = "1s"
+prefetch_timeout = "1h"
+"#;
+    let (_dir, path) = config_file(config);
+    let signet = Signet::builder()
+        .test_keys()
+        .arg("--config")
+        .arg(path)
+        .start();
+    for iss in [
+        "https://signet-test.invalid/",
+        "https://signet-test.invalid/oidc",
+    ] {
+        let t = token(RS256, "rsa-1", "k1", &claims(iss, "u"));
+        let e = ask(&signet, "nowhere", &t).await.unwrap_err();
+        assert_eq!(e.code(), Code::Unavailable, "{iss}: {e:?}");
+    }
+    assert_eq!(authorizer_health(&signet).await, ServingStatus::NotServing);
+    // Still up and answering what needs no issuer keys.
+    assert_eq!(reason(&signet, "nowhere", "").await, BearerReason::Missing);
+    assert!(
+        signet.logs().contains("JWKS fetch failed"),
+        "{}",
+        signet.logs()
+    );
 }

@@ -1,9 +1,11 @@
 //! Hostile input against the real server: malformed protobuf, oversized and
-//! out-of-range fields, invalid UTF-8, deeply nested and duplicated claims.
+//! out-of-range fields, invalid UTF-8, deeply nested and duplicated claims,
+//! for `signet.v1.Authorizer`, Envoy's ext_authz `Check` and `KeyAdmin`.
 //! Every call must be answered with a decision (never "allowed" unless the
-//! request really is valid) or with INVALID_ARGUMENT / RESOURCE_EXHAUSTED;
-//! afterwards the server is still SERVING, still decides correctly and its
-//! memory stays bounded.
+//! request really is valid) or with INVALID_ARGUMENT / RESOURCE_EXHAUSTED
+//! (`KeyAdmin`: a status, or the documented refusal); afterwards the server
+//! is still SERVING, still decides correctly, its memory stays bounded, and
+//! no refused `KeyAdmin` call changed the active keys.
 
 mod bearer_support;
 mod common;
@@ -29,19 +31,28 @@ const VERIFY: &str = "/signet.v1.Authorizer/VerifySignature";
 enum Expect {
     /// A decision that allows: only for requests that are genuinely valid.
     Allowed,
-    /// A denial with exactly this reason.
-    Denied(SignatureReason),
+    /// A denial with exactly this reason (the RPC's reason enum as a number;
+    /// for Envoy `Check` the `google.rpc.Code` of the `CheckResponse`).
+    Denied(i32),
     /// A denial, whatever the reason.
     AnyDenial,
     /// A decision either way (consistent: allowed iff the reason is OK).
     Decided,
+    /// A response, for RPCs that report rather than decide (`KeyAdmin`).
+    Answered,
     /// No decision: this status code.
     Refused(Code),
 }
 
+/// Changes the world before a call, e.g. what a key source serves.
+type Arrange = Box<dyn Fn()>;
+
 struct Case {
     name: &'static str,
     message: Bytes,
+    /// Request headers, values as raw bytes.
+    metadata: Vec<(&'static str, Vec<u8>)>,
+    arrange: Option<Arrange>,
     expect: Expect,
 }
 
@@ -49,9 +60,27 @@ fn case(name: &'static str, message: Bytes, expect: Expect) -> Case {
     Case {
         name,
         message,
+        metadata: Vec::new(),
+        arrange: None,
         expect,
     }
 }
+
+impl Case {
+    fn header(mut self, name: &'static str, value: impl Into<Vec<u8>>) -> Self {
+        self.metadata.push((name, value.into()));
+        self
+    }
+
+    fn arrange(mut self, f: impl Fn() + 'static) -> Self {
+        self.arrange = Some(Box::new(f));
+        self
+    }
+}
+
+/// The only errors a hostile call to `signet.v1.Authorizer` or Envoy
+/// `Check` may get instead of a decision.
+const NO_DECISION: &[Code] = &[Code::InvalidArgument, Code::ResourceExhausted];
 
 fn typed(name: &'static str, req: VerifySignatureRequest, expect: Expect) -> Case {
     case(name, req.encode_to_vec().into(), expect)
@@ -183,7 +212,7 @@ fn verify_cases() -> Vec<Case> {
             Refused(Code::InvalidArgument),
         ),
         // Well-formed protobuf with odd content.
-        case("empty message", Bytes::new(), Denied(R::Missing)),
+        case("empty message", Bytes::new(), Denied(R::Missing as i32)),
         case(
             "unknown fields are ignored",
             Wire::new()
@@ -218,7 +247,7 @@ fn verify_cases() -> Vec<Case> {
                 .raw(&good_req().encode_to_vec())
                 .bytes(2, b"{\"x\":1}")
                 .build(),
-            Denied(R::BodyMismatch),
+            Denied(R::BodyMismatch as i32),
         ),
         case(
             "tolerance beyond u32",
@@ -232,12 +261,12 @@ fn verify_cases() -> Vec<Case> {
         typed(
             "signature one byte over the limit",
             request(&"a".repeat(8 * 1024 + 1), b"{}", URL),
-            Denied(R::TooLarge),
+            Denied(R::TooLarge as i32),
         ),
         typed(
             "signature of 1 MiB",
             request(&"e".repeat(1 << 20), b"{}", URL),
-            Denied(R::TooLarge),
+            Denied(R::TooLarge as i32),
         ),
         typed(
             "message over the size limit",
@@ -247,7 +276,7 @@ fn verify_cases() -> Vec<Case> {
         typed(
             "url of 1 MiB",
             request(&good, b"{}", &"u".repeat(1 << 20)),
-            Denied(R::UrlMismatch),
+            Denied(R::UrlMismatch as i32),
         ),
         typed(
             "key_set of 64 KiB",
@@ -297,7 +326,7 @@ fn verify_cases() -> Vec<Case> {
         typed(
             "four parts",
             request(&format!("{good}.x"), b"{}", URL),
-            Denied(R::Malformed),
+            Denied(R::Malformed as i32),
         ),
         typed(
             "ten thousand dots",
@@ -312,7 +341,7 @@ fn verify_cases() -> Vec<Case> {
         typed(
             "non-ASCII token",
             request("ëÿ.ü.ß", b"{}", URL),
-            Denied(R::Malformed),
+            Denied(R::Malformed as i32),
         ),
         typed(
             "NUL bytes in the token",
@@ -322,32 +351,32 @@ fn verify_cases() -> Vec<Case> {
         typed(
             "padded base64",
             request(&format!("{}=", good.split('.').next().unwrap()), b"{}", URL),
-            Denied(R::Malformed),
+            Denied(R::Malformed as i32),
         ),
         typed(
             "header is not JSON",
             request(&signed(b"not json", &claims_with("")), b"{}", URL),
-            Denied(R::Malformed),
+            Denied(R::Malformed as i32),
         ),
         typed(
             "alg none",
             request(&signed(br#"{"alg":"none"}"#, &claims_with("")), b"{}", URL),
-            Denied(R::UnsupportedAlgorithm),
+            Denied(R::UnsupportedAlgorithm as i32),
         ),
         typed(
             "alg HS512",
             request(&signed(br#"{"alg":"HS512"}"#, &claims_with("")), b"{}", URL),
-            Denied(R::UnsupportedAlgorithm),
+            Denied(R::UnsupportedAlgorithm as i32),
         ),
         typed(
             "alg missing",
             request(&signed(br#"{"typ":"JWT"}"#, &claims_with("")), b"{}", URL),
-            Denied(R::Malformed),
+            Denied(R::Malformed as i32),
         ),
         typed(
             "alg as a number",
             request(&signed(br#"{"alg":256}"#, &claims_with("")), b"{}", URL),
-            Denied(R::Malformed),
+            Denied(R::Malformed as i32),
         ),
         typed(
             "tag of 1000 bytes",
@@ -408,7 +437,7 @@ fn verify_cases() -> Vec<Case> {
                 b"{}",
                 URL,
             ),
-            Denied(R::Malformed),
+            Denied(R::Malformed as i32),
         ),
         typed(
             "nbf at u64::MAX",
@@ -424,7 +453,7 @@ fn verify_cases() -> Vec<Case> {
                 b"{}",
                 URL,
             ),
-            Denied(R::NotYetValid),
+            Denied(R::NotYetValid as i32),
         ),
         typed(
             "iss as a number",
@@ -438,12 +467,12 @@ fn verify_cases() -> Vec<Case> {
         typed(
             "claims are an array",
             request(&signed(HS256, b"[1,2,3]"), b"{}", URL),
-            Denied(R::Malformed),
+            Denied(R::Malformed as i32),
         ),
         typed(
             "claims are a bare string",
             request(&signed(HS256, b"\"Upstash\""), b"{}", URL),
-            Denied(R::Malformed),
+            Denied(R::Malformed as i32),
         ),
         typed(
             "body claim is not base64",
@@ -465,17 +494,17 @@ fn verify_cases() -> Vec<Case> {
         typed(
             "invalid UTF-8 inside the claims",
             request(&signed(HS256, b"{\"iss\":\"Ups\xfftash\"}"), b"{}", URL),
-            Denied(R::Malformed),
+            Denied(R::Malformed as i32),
         ),
         typed(
             "url with a trailing NUL",
             request(&good, b"{}", &format!("{URL}\0")),
-            Denied(R::UrlMismatch),
+            Denied(R::UrlMismatch as i32),
         ),
         typed(
             "body with one extra byte",
             request(&good, b"{} ", URL),
-            Denied(R::BodyMismatch),
+            Denied(R::BodyMismatch as i32),
         ),
     ];
     cases.push(typed(
@@ -489,17 +518,23 @@ fn verify_cases() -> Vec<Case> {
     cases
 }
 
-/// Runs every case, then returns a description of each mismatch.
+/// Runs every case, then returns a description of each mismatch. `outcome`
+/// reads a response as (allowed, reason), `ok` is the reason of an allowed
+/// call, and `codes` are the only status codes a case may be refused with.
 async fn run<R: Message + Default>(
     channel: &Channel,
     path: &'static str,
     cases: Vec<Case>,
     outcome: impl Fn(&R) -> (bool, i32),
     ok: i32,
+    codes: &[Code],
 ) -> Vec<String> {
     let mut failures = Vec::new();
     for c in cases {
-        let got = call(channel, path, c.message).await;
+        if let Some(arrange) = &c.arrange {
+            arrange();
+        }
+        let got = call(channel, path, c.message, &c.metadata).await;
         let verdict = match &got {
             Ok(bytes) => match R::decode(bytes.clone()) {
                 Ok(response) => {
@@ -521,9 +556,9 @@ async fn run<R: Message + Default>(
         };
         let fine = match (c.expect, verdict) {
             (Expect::Allowed, Ok((true, _))) => true,
-            (Expect::Denied(want), Ok((false, reason))) => reason == want as i32,
+            (Expect::Denied(want), Ok((false, reason))) => reason == want,
             (Expect::AnyDenial, Ok((false, _))) => true,
-            (Expect::Decided, Ok(_)) => true,
+            (Expect::Decided | Expect::Answered, Ok(_)) => true,
             (Expect::Refused(want), Err(code)) => code == want,
             _ => false,
         };
@@ -535,8 +570,8 @@ async fn run<R: Message + Default>(
         }
         if let Err(code) = verdict {
             assert!(
-                matches!(code, Code::InvalidArgument | Code::ResourceExhausted),
-                "{}: answered {code:?}: a hostile call must get a decision, INVALID_ARGUMENT or RESOURCE_EXHAUSTED",
+                codes.contains(&code),
+                "{}: answered {code:?}: a hostile call must get a decision or one of {codes:?}",
                 c.name
             );
         }
@@ -577,6 +612,7 @@ async fn verify_signature_survives_hostile_calls() {
         cases,
         |r| (r.valid, r.reason),
         SignatureReason::Ok as i32,
+        NO_DECISION,
     )
     .await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -589,6 +625,7 @@ async fn verify_signature_survives_hostile_calls() {
             verify_cases(),
             |r| (r.valid, r.reason),
             SignatureReason::Ok as i32,
+            NO_DECISION,
         )
         .await;
     }
@@ -1321,6 +1358,7 @@ async fn authorize_bearer_and_authorize_survive_hostile_calls() {
         bearer,
         |r| (r.allowed, r.reason),
         signet::proto::BearerReason::Ok as i32,
+        NO_DECISION,
     )
     .await;
     failures.extend(
@@ -1330,6 +1368,7 @@ async fn authorize_bearer_and_authorize_survive_hostile_calls() {
             authorize,
             |r| (r.allowed, r.reason),
             signet::proto::AuthorizeReason::Ok as i32,
+            NO_DECISION,
         )
         .await,
     );
@@ -1342,6 +1381,7 @@ async fn authorize_bearer_and_authorize_survive_hostile_calls() {
             bearer_cases(),
             |r| (r.allowed, r.reason),
             signet::proto::BearerReason::Ok as i32,
+            NO_DECISION,
         )
         .await;
         run::<signet::proto::AuthorizeResponse>(
@@ -1350,6 +1390,7 @@ async fn authorize_bearer_and_authorize_survive_hostile_calls() {
             authorize_cases(),
             |r| (r.allowed, r.reason),
             signet::proto::AuthorizeReason::Ok as i32,
+            NO_DECISION,
         )
         .await;
     }
@@ -1360,4 +1401,1100 @@ async fn authorize_bearer_and_authorize_survive_hostile_calls() {
         "RSS grew from {warm} KiB to {after} KiB"
     );
     assert_still_serving(&server, &channel).await;
+}
+
+// ---- Envoy ext_authz v3 `Check` ----
+
+const CHECK: &str = "/envoy.service.auth.v3.Authorization/Check";
+/// The `google.rpc.Code` of a `CheckResponse` that denies with 401.
+const CHECK_401: i32 = Code::Unauthenticated as i32;
+/// The `google.rpc.Code` of a `CheckResponse` that denies with 403.
+const CHECK_403: i32 = Code::PermissionDenied as i32;
+
+use signet::envoy_proto::envoy::{
+    config::core::v3::{HeaderMap, HeaderValue},
+    service::auth::v3::{
+        AttributeContext, CheckRequest, CheckResponse, attribute_context, check_response,
+    },
+};
+
+/// A `CheckRequest` for `http` under the route's `policy`.
+fn check_req(http: attribute_context::HttpRequest, policy: Option<&str>) -> CheckRequest {
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(attribute_context::Request { http: Some(http) }),
+            context_extensions: policy
+                .map(|p| ("signet_policy".to_owned(), p.to_owned()))
+                .into_iter()
+                .collect(),
+        }),
+    }
+}
+
+/// A POST of `body` to the workflow path with these headers (as Envoy's
+/// `headers` map).
+fn envoy_http(headers: &[(&str, &str)], body: &[u8]) -> attribute_context::HttpRequest {
+    attribute_context::HttpRequest {
+        method: "POST".into(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        path: "/api/workflow".into(),
+        raw_body: Bytes::copy_from_slice(body),
+        ..Default::default()
+    }
+}
+
+/// `CheckRequest{attributes{request{http: <http bytes>}}}` by hand, so the
+/// innermost message can be anything.
+fn check_wire(http: &[u8]) -> Bytes {
+    let request = Wire::new().bytes(2, http).build();
+    let attributes = Wire::new().bytes(4, &request).build();
+    Wire::new().bytes(1, &attributes).build()
+}
+
+/// One `map<string,string>` entry on the wire.
+fn map_entry(key: &[u8], value: &[u8]) -> Bytes {
+    Wire::new().bytes(1, key).bytes(2, value).build()
+}
+
+fn envoy_cases() -> Vec<Case> {
+    use Expect::*;
+    let sig = token(TEST_CURRENT, b"{}", URL);
+    let good_http = || envoy_http(&[("upstash-signature", &sig)], b"{}");
+    let good_bytes = || good_http().encode_to_vec();
+    let t = |name, req: CheckRequest, expect| case(name, req.encode_to_vec().into(), expect);
+    let h =
+        |name, http: attribute_context::HttpRequest, expect| t(name, check_req(http, None), expect);
+    let raw = |name, http: Bytes, expect| case(name, check_wire(&http), expect);
+    let many_headers = |n: usize| {
+        let mut http = good_http();
+        for i in 0..n {
+            http.headers.insert(format!("x-junk-{i}"), "v".repeat(8));
+        }
+        http
+    };
+    vec![
+        // Controls: the suite must be able to tell allowed from denied.
+        h("valid request", good_http(), Allowed),
+        h(
+            "valid request, body as a string",
+            attribute_context::HttpRequest {
+                raw_body: Bytes::new(),
+                body: "{}".into(),
+                ..good_http()
+            },
+            Allowed,
+        ),
+        h(
+            "valid request, raw header map",
+            attribute_context::HttpRequest {
+                headers: Default::default(),
+                header_map: Some(HeaderMap {
+                    headers: vec![HeaderValue {
+                        key: "upstash-signature".into(),
+                        value: String::new(),
+                        raw_value: sig.clone().into_bytes(),
+                    }],
+                }),
+                ..good_http()
+            },
+            Allowed,
+        ),
+        h("no signature", envoy_http(&[], b"{}"), Denied(CHECK_401)),
+        // Malformed protobuf.
+        case("empty message", Bytes::new(), Denied(CHECK_401)),
+        case(
+            "attributes without a request",
+            Wire::new().bytes(1, b"").build(),
+            Denied(CHECK_401),
+        ),
+        raw(
+            "invalid UTF-8 in method",
+            Wire::new().raw(&good_bytes()).bytes(2, b"PO\xffST").build(),
+            Refused(Code::InvalidArgument),
+        ),
+        raw(
+            "invalid UTF-8 in path",
+            Wire::new()
+                .raw(&good_bytes())
+                .bytes(4, b"/api/\xc0\xaf")
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        raw(
+            "invalid UTF-8 in a header name",
+            Wire::new()
+                .raw(&good_bytes())
+                .bytes(3, &map_entry(b"x-\xfe", b"v"))
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        raw(
+            "invalid UTF-8 in the signature header",
+            Wire::new()
+                .bytes(3, &map_entry(b"upstash-signature", b"ey\xff.a.b"))
+                .bytes(12, b"{}")
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        raw(
+            "invalid UTF-8 in the body string",
+            Wire::new()
+                .bytes(3, &map_entry(b"upstash-signature", sig.as_bytes()))
+                .bytes(11, b"{\xed\xa0\x80}")
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        raw(
+            "invalid UTF-8 in a raw header map name",
+            Wire::new()
+                .raw(&good_bytes())
+                .bytes(
+                    13,
+                    &Wire::new()
+                        .bytes(1, &Wire::new().bytes(1, b"\xff").build())
+                        .build(),
+                )
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        raw(
+            "signature as raw bytes that are not UTF-8",
+            Wire::new()
+                .bytes(
+                    13,
+                    &Wire::new()
+                        .bytes(
+                            1,
+                            &Wire::new()
+                                .bytes(1, b"upstash-signature")
+                                .bytes(3, &[sig.as_bytes(), b"\xff"].concat())
+                                .build(),
+                        )
+                        .build(),
+                )
+                .bytes(12, b"{}")
+                .build(),
+            AnyDenial,
+        ),
+        case(
+            "invalid UTF-8 in the policy name",
+            {
+                let attributes = Wire::new()
+                    .bytes(10, &map_entry(b"signet_policy", b"\xff\xfe"))
+                    .build();
+                Wire::new().bytes(1, &attributes).build()
+            },
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "truncated varint",
+            Wire::new().raw(&[0x0a, 0x80]).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "length past the end",
+            Wire::new()
+                .varint(1 << 3 | 2)
+                .varint(1000)
+                .raw(b"short")
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        raw(
+            "nested length past the end",
+            Wire::new()
+                .varint(3 << 3 | 2)
+                .varint(50)
+                .raw(b"abc")
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "attributes sent as varint",
+            Wire::new().int(1, 7).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        raw(
+            "headers sent as varint",
+            Wire::new().int(3, 1).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        raw(
+            "raw_body sent as fixed32",
+            Wire::new().varint(12 << 3 | 5).raw(&[1, 2, 3, 4]).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "invalid wire type 7",
+            Wire::new().raw(&[0x0f, 0x00]).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "field number 0",
+            Wire::new().raw(&[0x02, 0x00]).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        case(
+            "unknown groups nested 500 deep",
+            Wire::new()
+                .raw(&[0x9b, 0x06].repeat(500))
+                .raw(&[0x9c, 0x06].repeat(500))
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        // Well-formed protobuf with odd content.
+        raw(
+            "unknown fields everywhere",
+            Wire::new()
+                .raw(&good_bytes())
+                .bytes(99, b"x")
+                .int(536_870_911, 1)
+                .bytes(13, &Wire::new().int(7, 1).build())
+                .build(),
+            Allowed,
+        ),
+        raw(
+            "map entry without a value",
+            Wire::new()
+                .raw(&good_bytes())
+                .bytes(3, &Wire::new().bytes(1, b"x-empty").build())
+                .build(),
+            Allowed,
+        ),
+        raw(
+            "map entry with neither key nor value",
+            Wire::new().raw(&good_bytes()).bytes(3, b"").build(),
+            Allowed,
+        ),
+        raw(
+            "signature header given twice, forged last",
+            Wire::new()
+                .raw(&good_bytes())
+                .bytes(3, &map_entry(b"upstash-signature", b"a.b.c"))
+                .build(),
+            AnyDenial,
+        ),
+        h(
+            "signature headers differing in case, one forged",
+            envoy_http(
+                &[("upstash-signature", &sig), ("Upstash-Signature", "a.b.c")],
+                b"{}",
+            ),
+            Decided,
+        ),
+        h(
+            "forged signature in the header map, genuine one in the raw map",
+            attribute_context::HttpRequest {
+                header_map: Some(HeaderMap {
+                    headers: vec![HeaderValue {
+                        key: "upstash-signature".into(),
+                        value: sig.clone(),
+                        raw_value: Vec::new(),
+                    }],
+                }),
+                ..envoy_http(&[("upstash-signature", "a.b.c")], b"{}")
+            },
+            AnyDenial,
+        ),
+        h(
+            "upper-case header name",
+            envoy_http(&[("UPSTASH-SIGNATURE", &sig)], b"{}"),
+            Allowed,
+        ),
+        h(
+            "CRLF in the signature header",
+            envoy_http(
+                &[("upstash-signature", &format!("{sig}\r\nx-evil: 1"))],
+                b"{}",
+            ),
+            AnyDenial,
+        ),
+        h(
+            "altered raw_body, genuine body string",
+            attribute_context::HttpRequest {
+                body: "{}".into(),
+                raw_body: Bytes::from_static(b"{\"x\":1}"),
+                ..good_http()
+            },
+            Denied(CHECK_401),
+        ),
+        h(
+            "failure callback without a signature",
+            envoy_http(&[("upstash-workflow-is-failure", "true")], b"{}"),
+            Denied(CHECK_401),
+        ),
+        h(
+            "client-supplied x-signet-subject",
+            envoy_http(
+                &[("upstash-signature", &sig), ("x-signet-subject", "admin")],
+                b"{}",
+            ),
+            Allowed,
+        ),
+        h(
+            "signature for another body",
+            envoy_http(&[("upstash-signature", &sig)], b"{\"a\":1}"),
+            Denied(CHECK_401),
+        ),
+        h(
+            "signature made with an unknown key",
+            envoy_http(
+                &[("upstash-signature", &token("sig_notOurKey", b"{}", URL))],
+                b"{}",
+            ),
+            Denied(CHECK_401),
+        ),
+        // Policies.
+        t(
+            "unknown policy",
+            check_req(good_http(), Some("nope")),
+            Denied(CHECK_403),
+        ),
+        t(
+            "policy name of 64 KiB",
+            check_req(good_http(), Some(&"p".repeat(64 << 10))),
+            Denied(CHECK_403),
+        ),
+        t(
+            "policy name with a NUL",
+            check_req(good_http(), Some("both\0")),
+            Denied(CHECK_403),
+        ),
+        t(
+            "policy named default",
+            check_req(good_http(), Some("default")),
+            Allowed,
+        ),
+        t(
+            "bearer policy without a credential",
+            check_req(good_http(), Some("both")),
+            Denied(CHECK_401),
+        ),
+        t(
+            "bearer policy, authorization in other case twice",
+            check_req(
+                envoy_http(
+                    &[
+                        ("upstash-signature", &sig),
+                        ("authorization", "Bearer nope"),
+                        ("Authorization", &format!("Bearer {API_KEY}")),
+                    ],
+                    b"{}",
+                ),
+                Some("api"),
+            ),
+            Decided,
+        ),
+        // Sizes.
+        h("ten thousand headers", many_headers(10_000), Allowed),
+        h(
+            "header value of 1 MiB",
+            envoy_http(
+                &[("upstash-signature", &sig), ("x-big", &"v".repeat(1 << 20))],
+                b"{}",
+            ),
+            Allowed,
+        ),
+        h(
+            "signature of 1 MiB",
+            envoy_http(&[("upstash-signature", &"e".repeat(1 << 20))], b"{}"),
+            Denied(CHECK_401),
+        ),
+        h(
+            "body of 7 MiB",
+            envoy_http(&[("upstash-signature", &sig)], &vec![b'x'; 7 << 20]),
+            Denied(CHECK_401),
+        ),
+        h(
+            "message over the size limit",
+            envoy_http(&[("upstash-signature", &sig)], &vec![0; 9 << 20]),
+            Refused(Code::ResourceExhausted),
+        ),
+        h(
+            "headers over the size limit",
+            {
+                let mut http = good_http();
+                for i in 0..100_000 {
+                    http.headers.insert(format!("x-{i:08}"), "v".repeat(80));
+                }
+                http
+            },
+            Refused(Code::ResourceExhausted),
+        ),
+        h(
+            "path and method of 1 MiB",
+            attribute_context::HttpRequest {
+                method: "M".repeat(1 << 20),
+                path: format!("/{}", "p".repeat(1 << 20)),
+                ..good_http()
+            },
+            Allowed,
+        ),
+        t(
+            "ten thousand context extensions",
+            {
+                let mut req = check_req(good_http(), None);
+                let attributes = req.attributes.as_mut().unwrap();
+                for i in 0..10_000 {
+                    attributes
+                        .context_extensions
+                        .insert(format!("ext-{i}"), "v".into());
+                }
+                req
+            },
+            Allowed,
+        ),
+        h(
+            "ten thousand raw headers, signature last",
+            attribute_context::HttpRequest {
+                headers: Default::default(),
+                header_map: Some(HeaderMap {
+                    headers: (0..10_000)
+                        .map(|i| HeaderValue {
+                            key: format!("x-junk-{i}"),
+                            value: "v".into(),
+                            raw_value: Vec::new(),
+                        })
+                        .chain([HeaderValue {
+                            key: "upstash-signature".into(),
+                            value: sig.clone(),
+                            raw_value: Vec::new(),
+                        }])
+                        .collect(),
+                }),
+                ..good_http()
+            },
+            Allowed,
+        ),
+    ]
+}
+
+fn check_outcome(r: &CheckResponse) -> (bool, i32) {
+    let allowed = matches!(
+        r.http_response,
+        Some(check_response::HttpResponse::OkResponse(_))
+    );
+    (allowed, r.status.as_ref().map_or(-1, |s| s.code))
+}
+
+#[tokio::test]
+async fn envoy_check_survives_hostile_calls() {
+    let (_dir, path) = bearer_support::config_file(&bearer_config());
+    let server = Signet::builder()
+        .test_keys()
+        .arg("--config")
+        .arg(path)
+        .start();
+    let channel = server.channel().await;
+    let cases = envoy_cases();
+    assert!(cases.len() >= 40, "only {} Check cases", cases.len());
+    println!("Check: {} hostile calls", cases.len());
+    let before = rss_kib(server.pid());
+    let failures = run(&channel, CHECK, cases, check_outcome, 0, NO_DECISION).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let warm = rss_kib(server.pid());
+    for _ in 0..5 {
+        run(
+            &channel,
+            CHECK,
+            envoy_cases(),
+            check_outcome,
+            0,
+            NO_DECISION,
+        )
+        .await;
+    }
+    let after = rss_kib(server.pid());
+    println!("Check RSS: start {before} KiB, after one pass {warm} KiB, after six {after} KiB");
+    assert!(
+        after < warm + 64 * 1024,
+        "RSS grew from {warm} KiB to {after} KiB"
+    );
+    assert_still_serving(&server, &channel).await;
+    let status = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: "envoy.service.auth.v3.Authorization".into(),
+        })
+        .await
+        .expect("health answers")
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+    let answer = call(
+        &channel,
+        CHECK,
+        check_req(
+            envoy_http(
+                &[("upstash-signature", &token(TEST_CURRENT, b"{}", URL))],
+                b"{}",
+            ),
+            None,
+        )
+        .encode_to_vec()
+        .into(),
+        &[],
+    )
+    .await
+    .expect("Check answers");
+    let (allowed, _) = check_outcome(&CheckResponse::decode(answer).unwrap());
+    assert!(allowed, "Check still decides correctly afterwards");
+}
+
+// ---- signet.v1.KeyAdmin ----
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum AdminRpc {
+    GetKeyStatus,
+    Reload,
+    Rotate,
+}
+
+impl AdminRpc {
+    fn path(self) -> &'static str {
+        match self {
+            Self::GetKeyStatus => "/signet.v1.KeyAdmin/GetKeyStatus",
+            Self::Reload => "/signet.v1.KeyAdmin/Reload",
+            Self::Rotate => "/signet.v1.KeyAdmin/RotateSigningKeys",
+        }
+    }
+}
+
+/// The only errors a hostile `KeyAdmin` call may get: besides the
+/// undecodable and the oversized, no or a wrong admin token, a key set that
+/// signet does not rotate or a rotation inside the minimum interval, and a
+/// key source that failed (`UNAVAILABLE`, documented for rotation).
+const ADMIN_REFUSALS: &[Code] = &[
+    Code::InvalidArgument,
+    Code::ResourceExhausted,
+    Code::Unauthenticated,
+    Code::FailedPrecondition,
+    Code::Unavailable,
+];
+
+/// A key directory file: path and contents.
+type DirFile = (&'static str, Vec<u8>);
+
+/// The named key set the key directory serves in the `KeyAdmin` suite.
+const BILLING: &str = "billing";
+const BILLING_CURRENT: &str = "sig_billingCurrentKey0001";
+const BILLING_NEXT: &str = "sig_billingNextKey0000002";
+
+/// `{key_set, force}` by hand (`force` is field 2 of RotateSigningKeys and
+/// an unknown field of the other two requests).
+fn admin_msg(key_set: &str, force: bool) -> Bytes {
+    let w = Wire::new();
+    let w = if key_set.is_empty() {
+        w
+    } else {
+        w.bytes(1, key_set.as_bytes())
+    };
+    if force { w.int(2, 1) } else { w }.build()
+}
+
+fn bearer_value(token: &str) -> Vec<u8> {
+    format!("Bearer {token}").into_bytes()
+}
+
+/// Hostile calls of one `KeyAdmin` RPC. `source` is what the key sources
+/// serve during some of them (the QStash keys API stand-in and the key
+/// directory); the suite puts both back afterwards.
+fn admin_cases(
+    rpc: AdminRpc,
+    api: &keys::QstashStandIn,
+    dir: &std::rc::Rc<std::cell::RefCell<keys::SecretDir>>,
+) -> Vec<Case> {
+    use Expect::*;
+    use keys::ADMIN_TOKEN;
+    let unauth = Refused(Code::Unauthenticated);
+    // A well-formed call with the admin token: a status, or for rotation
+    // (which the suite only runs after a legitimate rotation) the minimum
+    // interval's refusal; unforced, so it never rolls keys.
+    let accepted = match rpc {
+        AdminRpc::Rotate => Refused(Code::FailedPrecondition),
+        _ => Answered,
+    };
+    // A forced call on the API's key set: rotation asks the keys API; the
+    // others report.
+    let forced = match rpc {
+        AdminRpc::Rotate => Refused(Code::Unavailable),
+        _ => Answered,
+    };
+    // The directory's key set is never rotated by signet.
+    let directory_set = match rpc {
+        AdminRpc::Rotate => Refused(Code::FailedPrecondition),
+        _ => Answered,
+    };
+    let msg = || admin_msg("", false);
+    let tok =
+        |name, value: Vec<u8>, expect| case(name, msg(), expect).header("authorization", value);
+    let admin = |name, message: Bytes, expect| {
+        case(name, message, expect).header("authorization", bearer_value(ADMIN_TOKEN))
+    };
+    let mut cases = vec![
+        // The admin token.
+        case("no authorization", msg(), unauth),
+        tok("empty authorization", Vec::new(), unauth),
+        tok("scheme only", b"Bearer".to_vec(), unauth),
+        tok("scheme and a space", b"Bearer ".to_vec(), unauth),
+        tok(
+            "lower-case scheme",
+            format!("bearer {ADMIN_TOKEN}").into_bytes(),
+            unauth,
+        ),
+        tok(
+            "two spaces",
+            format!("Bearer  {ADMIN_TOKEN}").into_bytes(),
+            unauth,
+        ),
+        tok(
+            "trailing space",
+            format!("Bearer {ADMIN_TOKEN} ").into_bytes(),
+            unauth,
+        ),
+        tok("tab", format!("Bearer\t{ADMIN_TOKEN}").into_bytes(), unauth),
+        tok(
+            "Basic scheme",
+            format!("Basic {ADMIN_TOKEN}").into_bytes(),
+            unauth,
+        ),
+        tok("bare token", ADMIN_TOKEN.as_bytes().to_vec(), unauth),
+        tok(
+            "token one byte short",
+            bearer_value(&ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1]),
+            unauth,
+        ),
+        tok(
+            "token one byte long",
+            bearer_value(&format!("{ADMIN_TOKEN}x")),
+            unauth,
+        ),
+        tok(
+            "token upper-cased",
+            bearer_value(&ADMIN_TOKEN.to_uppercase()),
+            unauth,
+        ),
+        tok(
+            "the configured digest as the token",
+            bearer_value(&keys::admin_digest()),
+            unauth,
+        ),
+        tok("token not UTF-8", b"Bearer \xff\xfe\xfd".to_vec(), unauth),
+        tok(
+            "token with a non-UTF-8 suffix",
+            [bearer_value(ADMIN_TOKEN), b"\xc0\x80".to_vec()].concat(),
+            unauth,
+        ),
+        tok("token of 8 KiB", bearer_value(&"t".repeat(8 << 10)), unauth),
+        // Under the HTTP/2 layer's header limits: signet sees it.
+        tok(
+            "token of 15 KiB",
+            bearer_value(&"t".repeat(15 << 10)),
+            unauth,
+        ),
+        case("token in the caller-token header", msg(), unauth)
+            .header("x-signet-caller-token", ADMIN_TOKEN),
+        case("wrong token first, admin token second", msg(), unauth)
+            .header("authorization", bearer_value("wrong"))
+            .header("authorization", bearer_value(ADMIN_TOKEN)),
+        {
+            let mut c = case("a hundred wrong tokens", msg(), unauth);
+            for i in 0..100 {
+                c = c.header("authorization", bearer_value(&format!("wrong-{i}")));
+            }
+            c
+        },
+        case(
+            "wrong token, unknown key set",
+            admin_msg("nope", false),
+            unauth,
+        )
+        .header("authorization", bearer_value("wrong")),
+        case(
+            "no token, the directory's key set",
+            admin_msg(BILLING, true),
+            unauth,
+        ),
+        // The admin token, odd requests.
+        admin("admin token, empty request", msg(), accepted),
+        admin(
+            "unknown key set",
+            admin_msg("nope", false),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "unknown key set, forced",
+            admin_msg("nope", true),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "key set of 64 KiB",
+            admin_msg(&"k".repeat(64 << 10), false),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "key set with a NUL",
+            admin_msg("default\0", false),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "key set with a leading space",
+            admin_msg(" default", false),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "key set in upper case",
+            admin_msg("DEFAULT", false),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "key set as a path",
+            admin_msg("../billing", false),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "the directory's key set, forced",
+            admin_msg(BILLING, true),
+            directory_set,
+        ),
+        admin(
+            "key set not UTF-8",
+            Wire::new().bytes(1, b"def\xffault").build(),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "key set as a varint",
+            Wire::new().int(1, 7).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "force beyond bool, unknown key set",
+            Wire::new().bytes(1, b"nope").int(2, u64::MAX).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "truncated varint",
+            Wire::new().raw(&[0x10, 0xff]).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "length past the end",
+            Wire::new()
+                .varint(1 << 3 | 2)
+                .varint(1000)
+                .raw(b"short")
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "invalid wire type 7",
+            Wire::new().raw(&[0x0f, 0x00]).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "field number 0",
+            Wire::new().raw(&[0x02, 0x00]).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "unmatched end-group",
+            Wire::new().raw(&[0x0c]).build(),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "unknown groups nested 500 deep",
+            Wire::new()
+                .raw(&[0x9b, 0x06].repeat(500))
+                .raw(&[0x9c, 0x06].repeat(500))
+                .build(),
+            Refused(Code::InvalidArgument),
+        ),
+        admin(
+            "ten thousand unknown fields",
+            {
+                let mut w = Wire::new();
+                for i in 0..10_000 {
+                    w = w.int(100 + i, i);
+                }
+                w.build()
+            },
+            accepted,
+        ),
+        admin(
+            "message over the size limit",
+            admin_msg(&"k".repeat(9 << 20), false),
+            Refused(Code::ResourceExhausted),
+        ),
+        // The message is decoded before the handler checks the token.
+        case(
+            "no token, undecodable message",
+            Wire::new().raw(&[0x0f, 0x00]).build(),
+            Refused(Code::InvalidArgument),
+        ),
+    ];
+    // Key sources serving hostile keys while the call runs: the keys API
+    // (read by Reload, called by a forced rotation) and the key directory.
+    let answers: [(&'static str, u16, Vec<u8>); 12] = [
+        ("keys API answers 500", 500, b"boom".to_vec()),
+        ("keys API answers non-JSON", 200, b"<html>".to_vec()),
+        ("keys API answers a JSON array", 200, b"[]".to_vec()),
+        (
+            "keys API answers numbers",
+            200,
+            br#"{"current":1,"next":2}"#.to_vec(),
+        ),
+        (
+            "keys API answers an empty key",
+            200,
+            br#"{"current":"","next":"sig_x"}"#.to_vec(),
+        ),
+        (
+            "keys API answers no next key",
+            200,
+            br#"{"current":"sig_x"}"#.to_vec(),
+        ),
+        (
+            "keys API answers current equal to next",
+            200,
+            br#"{"current":"sig_sameKey001","next":"sig_sameKey001"}"#.to_vec(),
+        ),
+        (
+            "keys API answers a key with a space",
+            200,
+            br#"{"current":"sig_a b","next":"sig_c"}"#.to_vec(),
+        ),
+        (
+            "keys API answers a key with a newline",
+            200,
+            br#"{"current":"sig_a\n","next":"sig_c"}"#.to_vec(),
+        ),
+        (
+            "keys API answers a key that is not UTF-8",
+            200,
+            b"{\"current\":\"sig_\xff\xfe\",\"next\":\"sig_c\"}".to_vec(),
+        ),
+        (
+            "keys API answers a 4 KiB key",
+            200,
+            format!(r#"{{"current":"sig_{}","next":"sig_c"}}"#, "k".repeat(4096)).into_bytes(),
+        ),
+        (
+            "keys API answers 2 MiB",
+            200,
+            format!(
+                r#"{{"current":"sig_a","next":"sig_c","pad":"{}"}}"#,
+                "p".repeat(2 << 20)
+            )
+            .into_bytes(),
+        ),
+    ];
+    for (name, status, body) in answers {
+        let api = api.clone();
+        cases.push(
+            admin(name, admin_msg("default", true), forced)
+                .arrange(move || api.set_answer(Some((status, &body)))),
+        );
+    }
+    let files: [(&'static str, Vec<DirFile>); 6] = [
+        (
+            "directory key empty",
+            vec![
+                ("billing/current", Vec::new()),
+                ("billing/next", BILLING_NEXT.into()),
+            ],
+        ),
+        (
+            "directory keys equal",
+            vec![
+                ("billing/current", BILLING_NEXT.into()),
+                ("billing/next", BILLING_NEXT.into()),
+            ],
+        ),
+        (
+            "directory key not UTF-8",
+            vec![
+                ("billing/current", b"sig_\xff\xfe".to_vec()),
+                ("billing/next", BILLING_NEXT.into()),
+            ],
+        ),
+        (
+            "directory key of 4 KiB",
+            vec![
+                ("billing/current", "k".repeat(4096).into_bytes()),
+                ("billing/next", BILLING_NEXT.into()),
+            ],
+        ),
+        (
+            "directory key with a space inside",
+            vec![
+                ("billing/current", b"sig_a b".to_vec()),
+                ("billing/next", BILLING_NEXT.into()),
+            ],
+        ),
+        (
+            "directory without next",
+            vec![("billing/current", b"sig_onlyCurrent".to_vec())],
+        ),
+    ];
+    for (name, files) in files {
+        let dir = std::rc::Rc::clone(dir);
+        cases.push(
+            admin(name, admin_msg(BILLING, true), directory_set).arrange(move || {
+                let files: Vec<(&str, &[u8])> =
+                    files.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+                dir.borrow_mut().update_bytes(&files);
+            }),
+        );
+    }
+    cases
+}
+
+/// What the `KeyAdmin` suite checks after each RPC's hostile calls: the key
+/// sources serve their good keys again, the active keys are `keys` for the
+/// default set and the billing pair for the directory's set (by
+/// fingerprint, and by verifying tokens signed with them), and health is
+/// SERVING.
+async fn assert_keys_unchanged(
+    server: &Signet,
+    api: &keys::QstashStandIn,
+    dir: &std::rc::Rc<std::cell::RefCell<keys::SecretDir>>,
+    (current, next): (&str, &str),
+) {
+    use keys::*;
+    api.set_answer(None);
+    dir.borrow_mut().update(&[
+        ("billing/current", BILLING_CURRENT),
+        ("billing/next", BILLING_NEXT),
+    ]);
+    let mut admin = admin(server).await;
+    let row = status(&mut admin, "default").await;
+    assert_eq!(
+        (
+            row.current_fingerprint.as_str(),
+            row.next_fingerprint.as_str()
+        ),
+        (fp(current).as_str(), fp(next).as_str()),
+        "default key set changed: {row:?}"
+    );
+    let row = status(&mut admin, BILLING).await;
+    assert_eq!(
+        (
+            row.current_fingerprint.as_str(),
+            row.next_fingerprint.as_str()
+        ),
+        (fp(BILLING_CURRENT).as_str(), fp(BILLING_NEXT).as_str()),
+        "billing key set changed: {row:?}"
+    );
+    let mut client = server.client().await;
+    for key in [current, next] {
+        assert!(verify_with(&mut client, key, "", "").await.valid);
+    }
+    for key in [BILLING_CURRENT, BILLING_NEXT] {
+        assert!(verify_with(&mut client, key, BILLING, "").await.valid);
+    }
+    assert_eq!(health(server).await, ServingStatus::Serving);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_admin_survives_hostile_calls() {
+    use keys::*;
+    let api = QstashStandIn::start(TEST_CURRENT, TEST_NEXT).await;
+    let dir = std::rc::Rc::new(std::cell::RefCell::new(SecretDir::new(&[
+        ("billing/current", BILLING_CURRENT),
+        ("billing/next", BILLING_NEXT),
+    ])));
+    let (_cfg, path) = config_file(&format!(
+        "[keys]\ndirectory = {:?}\nreread_interval = \"1h\"\n\
+         [keys.qstash_api]\nenabled = true\nurl = {:?}\ntoken = {QSTASH_TOKEN:?}\n\
+         poll_interval = \"1h\"\nrefetch_cooldown = \"1h\"\nmin_rotation_interval = \"1h\"\n\
+         [admin]\nenabled = true\ntoken_sha256 = [\"{}\"]\n",
+        dir.borrow().path(),
+        api.url(),
+        admin_digest()
+    ));
+    let server = Signet::builder()
+        .arg("--config")
+        .arg(path.to_str().unwrap())
+        .start();
+    let channel = server.channel().await;
+    let rss = || rss_kib(server.pid());
+    let start = rss();
+    let mut active = (TEST_CURRENT.to_owned(), TEST_NEXT.to_owned());
+    for rpc in [AdminRpc::GetKeyStatus, AdminRpc::Reload, AdminRpc::Rotate] {
+        if rpc == AdminRpc::Rotate {
+            // One legitimate rotation first, so that every unforced rotation
+            // of the suite is inside the minimum interval and refused.
+            let mut admin = admin(&server).await;
+            let row = admin
+                .rotate_signing_keys(with_token(
+                    signet::proto::RotateSigningKeysRequest::default(),
+                    Some(ADMIN_TOKEN),
+                ))
+                .await
+                .expect("a legitimate rotation")
+                .into_inner()
+                .key_set
+                .unwrap();
+            assert_eq!(row.current_fingerprint, fp(TEST_NEXT));
+            active = (api.current(), api.next());
+            assert_eq!(api.rotates(), 1);
+        }
+        let cases = admin_cases(rpc, &api, &dir);
+        assert!(cases.len() >= 40, "only {} {rpc:?} cases", cases.len());
+        println!("{rpc:?}: {} hostile calls", cases.len());
+        // A KeyAdmin response reports rather than decides: any well-formed
+        // message counts as answered (`()` decodes every one of them).
+        let failures = run(
+            &channel,
+            rpc.path(),
+            cases,
+            |_: &()| (true, 0),
+            0,
+            ADMIN_REFUSALS,
+        )
+        .await;
+        assert!(failures.is_empty(), "{rpc:?}:\n{}", failures.join("\n"));
+        // A token far past the HTTP/2 layer's header limits: it closes the
+        // connection (GOAWAY, ENHANCE_YOUR_CALM) before signet
+        // sees the call, so there is no gRPC answer, and the code the client
+        // reports depends on when it notices. Its own connection, so the
+        // suite's stays open.
+        let e = call(
+            &server.channel().await,
+            rpc.path(),
+            admin_msg("", false),
+            &[("authorization", bearer_value(&"t".repeat(1 << 20)))],
+        )
+        .await
+        .expect_err("a 1 MiB token is refused");
+        assert!(
+            matches!(e.code(), Code::ResourceExhausted | Code::Unknown),
+            "{e:?}"
+        );
+        assert_keys_unchanged(&server, &api, &dir, (&active.0, &active.1)).await;
+    }
+    assert_eq!(api.rotates(), 1, "no hostile call rolled keys at the API");
+    let warm = rss();
+    for _ in 0..3 {
+        for rpc in [AdminRpc::GetKeyStatus, AdminRpc::Reload, AdminRpc::Rotate] {
+            run(
+                &channel,
+                rpc.path(),
+                admin_cases(rpc, &api, &dir),
+                |_: &()| (true, 0),
+                0,
+                ADMIN_REFUSALS,
+            )
+            .await;
+        }
+    }
+    assert_keys_unchanged(&server, &api, &dir, (&active.0, &active.1)).await;
+    let after = rss();
+    println!("KeyAdmin RSS: start {start} KiB, after one pass {warm} KiB, after four {after} KiB");
+    assert!(
+        after < warm + 64 * 1024,
+        "RSS grew from {warm} KiB to {after} KiB"
+    );
 }

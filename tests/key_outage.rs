@@ -1,5 +1,6 @@
 //! Key source outages against the real binary: the keys API answering 500,
-//! the key directory disappearing, a half-written key file. Verification
+//! answering slower than its timeout or on a host that does not resolve, the
+//! key directory disappearing, a half-written key file. Verification
 //! continues on the last-known-good keys, `GetKeyStatus` shows the error and
 //! the staleness, and health stays SERVING until `keys.max_staleness`, then
 //! turns NOT_SERVING (and back once the source recovers).
@@ -131,4 +132,92 @@ async fn half_written_or_empty_files_never_replace_good_keys() {
     assert!(row.last_refresh_error.is_empty());
     assert_eq!(row.next_fingerprint, fp("sig_brandNewNextKey"));
     println!("plain file rewrite picked up in {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_keys_api_times_out_and_keeps_last_known_good() {
+    use std::time::{Duration, Instant};
+    let api = QstashStandIn::start(TEST_CURRENT, TEST_NEXT).await;
+    let (_cfg, path) = config_file(&format!(
+        "[keys.qstash_api]\nenabled = true\nurl = {:?}\ntoken = {QSTASH_TOKEN:?}\npoll_interval = \"1h\"\ntimeout = \"300ms\"\n{}",
+        api.url(),
+        admin_section()
+    ));
+    let server = Signet::builder()
+        .arg("--config")
+        .arg(path.to_str().unwrap())
+        .start();
+    let mut admin = admin(&server).await;
+    let mut client = server.client().await;
+    assert!(verify_with(&mut client, TEST_CURRENT, "", "").await.valid);
+
+    // Slower than the timeout, and with keys that would replace the good
+    // ones if signet waited for them.
+    api.set_delay(Duration::from_secs(3));
+    api.roll();
+    let gets = api.gets();
+    let start = Instant::now();
+    let rows = admin
+        .reload(with_token(
+            signet::proto::ReloadRequest::default(),
+            Some(ADMIN_TOKEN),
+        ))
+        .await
+        .expect("Reload answers")
+        .into_inner()
+        .key_sets;
+    let took = start.elapsed();
+    println!("slow keys API: Reload answered after {took:?}");
+    assert!(took < Duration::from_secs(3), "waited {took:?}");
+    let row = &rows[0];
+    assert!(!row.last_refresh_error.is_empty(), "{row:?}");
+    assert_eq!(row.current_fingerprint, fp(TEST_CURRENT));
+    assert!(verify_with(&mut client, TEST_CURRENT, "", "").await.valid);
+    assert!(verify_with(&mut client, TEST_NEXT, "", "").await.valid);
+    assert!(api.gets() > gets, "Reload did not call the API");
+    assert_eq!(health(&server).await, ServingStatus::Serving);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_api_on_an_unresolvable_host_allows_nothing() {
+    // `.invalid` never resolves (RFC 2606).
+    let (_cfg, path) = config_file(&format!(
+        "[keys.qstash_api]\nenabled = true\nurl = \"http://signet-test.invalid/\"\ntoken = {QSTASH_TOKEN:?}\npoll_interval = \"200ms\"\ntimeout = \"1s\"\n{}",
+        admin_section()
+    ));
+    let server = Signet::builder()
+        .arg("--config")
+        .arg(path.to_str().unwrap())
+        .start();
+    let mut client = server.client().await;
+    let e = client
+        .verify_signature(signet::proto::VerifySignatureRequest {
+            signature: token(TEST_CURRENT, b"{}", URL),
+            body: Some(b"{}".to_vec().into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    assert_eq!(health(&server).await, ServingStatus::NotServing);
+    // Polling on, the server stays up and keeps saying so.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(health(&server).await, ServingStatus::NotServing);
+    let mut admin = admin(&server).await;
+    let e = admin
+        .rotate_signing_keys(with_token(
+            signet::proto::RotateSigningKeysRequest {
+                key_set: "default".into(),
+                force: true,
+            },
+            Some(ADMIN_TOKEN),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    assert!(
+        server.logs().contains("key source failed"),
+        "{}",
+        server.logs()
+    );
 }

@@ -7,7 +7,10 @@ use std::{collections::HashMap, io, path::Path, time::SystemTime};
 
 use zeroize::Zeroizing;
 
-use super::{DEFAULT_KEY_SET, KeySet, KeySource, KeySourceError, source::pair};
+use super::{
+    DEFAULT_KEY_SET, KeySet, KeySource, KeySourceError,
+    source::{is_single_key, pair},
+};
 use crate::secret::Secret;
 
 fn io_error(path: &Path, e: &io::Error) -> KeySourceError {
@@ -24,7 +27,7 @@ fn read_key(path: &Path) -> Result<Secret, KeySourceError> {
     if key.is_empty() {
         return Err(KeySourceError::EmptyFile(path.to_owned()));
     }
-    if key.iter().any(|b| !b.is_ascii_graphic()) {
+    if !is_single_key(key) {
         return Err(KeySourceError::Malformed(path.to_owned()));
     }
     Ok(Secret::new(key.to_vec()))
@@ -120,6 +123,15 @@ mod tests {
         assert!(matches!(
             read_key_dir(dir.path(), SystemTime::UNIX_EPOCH),
             Err(KeySourceError::SameKeys(_))
+        ));
+        write(
+            dir.path(),
+            "next",
+            &"k".repeat(crate::keys::source::MAX_KEY_BYTES + 1),
+        );
+        assert!(matches!(
+            read_key_dir(dir.path(), SystemTime::UNIX_EPOCH),
+            Err(KeySourceError::Malformed(_))
         ));
         write(dir.path(), "next", "sig_b with space");
         assert!(matches!(

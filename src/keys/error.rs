@@ -38,4 +38,10 @@ pub enum KeySourceError {
     /// The keys API answered something that is not `{"current","next"}`.
     #[error("keys API answer is not a current/next key pair")]
     Decode,
+    /// The keys API answered the same key as current and next.
+    #[error("keys API answered the same key as current and next")]
+    ApiSameKeys,
+    /// The keys API answer is larger than any key pair.
+    #[error("keys API answer is too large")]
+    ApiTooLarge,
 }

@@ -157,6 +157,10 @@ pub enum DocumentError {
     /// `jwks_uri` is not a URL signet fetches keys from (see [`is_key_url`]).
     #[error("jwks_uri is not an https URL (plain http only for loopback)")]
     BadJwksUri,
+    /// The JWKS holds no key signet can use (all of a wrong type, or broken,
+    /// or none at all).
+    #[error("the JWKS holds no usable key")]
+    NoUsableKeys,
 }
 
 #[derive(Deserialize)]
@@ -198,14 +202,22 @@ pub fn parse_discovery(body: &[u8], expected_issuer: &str) -> Result<reqwest::Ur
 /// `alg` or curve disagrees with its type, is skipped rather than failing the
 /// document, so one odd key does not take the issuer's other keys down;
 /// symmetric (`oct`) keys are always skipped (see [`JwtKey::from_jwk`]).
+/// A document left with no key at all is refused
+/// ([`DocumentError::NoUsableKeys`]): as a failed fetch it never replaces
+/// last-known-good keys, nor makes an issuer that never loaded count as
+/// loaded.
 pub fn parse_jwks(body: &[u8]) -> Result<Vec<JwtKey>, DocumentError> {
     let doc: JwkSetDoc = serde_json::from_slice(body)?;
-    Ok(doc
+    let keys: Vec<JwtKey> = doc
         .keys
         .into_iter()
         .filter_map(|v| serde_json::from_value::<Jwk>(v).ok())
         .filter_map(|jwk| JwtKey::from_jwk(&jwk, None).ok())
-        .collect())
+        .collect();
+    if keys.is_empty() {
+        return Err(DocumentError::NoUsableKeys);
+    }
+    Ok(keys)
 }
 
 /// `Cache-Control: max-age=N` → N seconds.
@@ -514,6 +526,14 @@ mod tests {
         let keys = parse_jwks(doc).unwrap();
         let kids: Vec<_> = keys.iter().map(|k| k.kid()).collect();
         assert_eq!(kids, [Some("ec")]);
+        assert!(matches!(
+            parse_jwks(br#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#),
+            Err(DocumentError::NoUsableKeys)
+        ));
+        assert!(matches!(
+            parse_jwks(br#"{"keys":[]}"#),
+            Err(DocumentError::NoUsableKeys)
+        ));
         assert!(parse_jwks(br#"{"keys":{}}"#).is_err());
         assert!(parse_jwks(b"").is_err());
     }

@@ -8,8 +8,15 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{KeyPair, KeySet, KeySource, KeySourceError, source::pair};
+use super::{
+    KeyPair, KeySet, KeySource, KeySourceError,
+    source::{is_single_key, pair},
+};
 use crate::{config::QstashApiConfig, secret::Secret};
+
+/// Largest keys API answer read: a key pair is well under 1 KiB, so a larger
+/// answer is not one, and is not buffered whole.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// A client of one QStash account's keys API.
 #[derive(Debug, Clone)]
@@ -64,7 +71,7 @@ impl QstashApi {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<KeyPair, KeySourceError> {
-        let response = request
+        let mut response = request
             .header(AUTHORIZATION, self.bearer()?)
             .send()
             .await
@@ -73,15 +80,33 @@ impl QstashApi {
         if !status.is_success() {
             return Err(KeySourceError::Status(status.as_u16()));
         }
-        let body = Zeroizing::new(
-            response
-                .bytes()
-                .await
-                .map_err(|e| KeySourceError::Request(e.without_url().to_string()))?
-                .to_vec(),
-        );
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+        {
+            return Err(KeySourceError::ApiTooLarge);
+        }
+        let mut body = Zeroizing::new(Vec::new());
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| KeySourceError::Request(e.without_url().to_string()))?
+        {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(KeySourceError::ApiTooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
         let answer: KeysAnswer =
             serde_json::from_slice(&body).map_err(|_| KeySourceError::Decode)?;
+        // The same checks as a key directory: an answer that is not two
+        // distinct single keys never replaces good keys.
+        if !is_single_key(answer.current.expose()) || !is_single_key(answer.next.expose()) {
+            return Err(KeySourceError::Decode);
+        }
+        if answer.current == answer.next {
+            return Err(KeySourceError::ApiSameKeys);
+        }
         pair(Some(answer.current), Some(answer.next)).ok_or(KeySourceError::Decode)
     }
 }

@@ -67,6 +67,17 @@ fn env_regions(
 }
 
 /// A pair when both keys are present and non-empty.
+/// Longest signing key a refreshing source (key directory, keys API) may
+/// hand over. QStash keys are about 30 characters; anything much longer is
+/// not a key but a wrong file or a broken answer.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// True when `key` can be a single signing key from a refreshing source:
+/// non-empty, at most [`MAX_KEY_BYTES`], printable ASCII without spaces.
+pub(crate) fn is_single_key(key: &[u8]) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_BYTES && key.iter().all(u8::is_ascii_graphic)
+}
+
 pub(crate) fn pair(current: Option<Secret>, next: Option<Secret>) -> Option<KeyPair> {
     Some(KeyPair {
         current: SigningKey::new(current?)?,

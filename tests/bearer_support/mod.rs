@@ -95,6 +95,10 @@ struct IssuerState {
     jwks: Mutex<Value>,
     max_age: Mutex<Option<u64>>,
     down: AtomicBool,
+    /// Answered for the JWKS instead of the keys (status, body) while set.
+    answer: Mutex<Option<(StatusCode, Vec<u8>)>>,
+    /// How long the JWKS endpoint waits before answering.
+    delay: Mutex<std::time::Duration>,
     jwks_fetches: AtomicUsize,
 }
 
@@ -117,8 +121,16 @@ async fn discovery(State(s): State<Arc<IssuerState>>) -> impl IntoResponse {
 
 async fn jwks(State(s): State<Arc<IssuerState>>) -> impl IntoResponse {
     s.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    let delay = *s.delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     if s.down.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, String::new()).into_response();
+    }
+    let answer = s.answer.lock().unwrap().clone();
+    if let Some(answer) = answer {
+        return answer.into_response();
     }
     let body = s.jwks.lock().unwrap().to_string();
     match *s.max_age.lock().unwrap() {
@@ -162,6 +174,18 @@ impl Issuer {
 
     pub fn set_down(&self, down: bool) {
         self.state.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Answers the JWKS endpoint with `status` and exactly `body` (a broken
+    /// issuer) until called with `None`.
+    pub fn set_answer(&self, answer: Option<(u16, &[u8])>) {
+        *self.state.answer.lock().unwrap() =
+            answer.map(|(code, body)| (StatusCode::from_u16(code).unwrap(), body.to_vec()));
+    }
+
+    /// Makes the JWKS endpoint wait this long before answering.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        *self.state.delay.lock().unwrap() = delay;
     }
 
     /// JWKS requests received (failed ones included).

@@ -403,6 +403,12 @@ pub mod keys {
 
         /// The kubelet's atomic update.
         pub fn update(&mut self, files: &[(&str, &str)]) {
+            let files: Vec<(&str, &[u8])> = files.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+            self.update_bytes(&files);
+        }
+
+        /// [`SecretDir::update`] with file contents as bytes (not UTF-8, say).
+        pub fn update_bytes(&mut self, files: &[(&str, &[u8])]) {
             self.generation += 1;
             let old = std::fs::read_link(self.root.join("..data")).ok();
             let ts = format!("..2026_11_30_00_00_00.{:09}", self.generation);
@@ -448,6 +454,10 @@ pub mod keys {
         next: String,
         generation: u32,
         failing: bool,
+        /// Answered instead of the keys (status, body) while set.
+        answer: Option<(StatusCode, Vec<u8>)>,
+        /// How long `GET /v2/keys` waits before answering.
+        delay: Duration,
         gets: u32,
         rotates: u32,
     }
@@ -466,28 +476,42 @@ pub mod keys {
     }
 
     async fn get_keys(State(state): Shared, headers: HeaderMap) -> impl IntoResponse {
-        let mut s = state.lock().unwrap();
-        s.gets += 1;
+        // Counted on arrival: a caller that gives up still made the request.
+        let delay = {
+            let mut s = state.lock().unwrap();
+            s.gets += 1;
+            s.delay
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let s = state.lock().unwrap();
         if !authorized(&headers) {
-            return (StatusCode::UNAUTHORIZED, String::new());
+            return (StatusCode::UNAUTHORIZED, Vec::new());
         }
         if s.failing {
             return (StatusCode::INTERNAL_SERVER_ERROR, "boom".into());
         }
-        (StatusCode::OK, keys_json(&s))
+        if let Some(answer) = &s.answer {
+            return answer.clone();
+        }
+        (StatusCode::OK, keys_json(&s).into_bytes())
     }
 
     async fn rotate_keys(State(state): Shared, headers: HeaderMap) -> impl IntoResponse {
         let mut s = state.lock().unwrap();
         if !authorized(&headers) {
-            return (StatusCode::UNAUTHORIZED, String::new());
+            return (StatusCode::UNAUTHORIZED, Vec::new());
         }
         if s.failing {
             return (StatusCode::INTERNAL_SERVER_ERROR, "boom".into());
         }
+        if let Some(answer) = &s.answer {
+            return answer.clone();
+        }
         s.rotates += 1;
         roll(&mut s);
-        (StatusCode::OK, keys_json(&s))
+        (StatusCode::OK, keys_json(&s).into_bytes())
     }
 
     fn roll(s: &mut ApiState) {
@@ -502,6 +526,8 @@ pub mod keys {
                 next: next.into(),
                 generation: 0,
                 failing: false,
+                answer: None,
+                delay: Duration::ZERO,
                 gets: 0,
                 rotates: 0,
             }));
@@ -545,6 +571,18 @@ pub mod keys {
 
         pub fn set_failing(&self, failing: bool) {
             self.state.lock().unwrap().failing = failing;
+        }
+
+        /// Answers both endpoints with `status` and exactly `body` (a broken
+        /// or hostile keys API) until called with `None`; keys do not roll.
+        pub fn set_answer(&self, answer: Option<(u16, &[u8])>) {
+            self.state.lock().unwrap().answer =
+                answer.map(|(code, body)| (StatusCode::from_u16(code).unwrap(), body.to_vec()));
+        }
+
+        /// Makes `GET /v2/keys` wait this long before answering.
+        pub fn set_delay(&self, delay: Duration) {
+            self.state.lock().unwrap().delay = delay;
         }
 
         pub fn gets(&self) -> u32 {

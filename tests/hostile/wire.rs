@@ -6,6 +6,7 @@ use http::uri::PathAndQuery;
 use tonic::{
     Code, Request, Status,
     codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
+    metadata::{Ascii, MetadataValue},
     transport::Channel,
 };
 
@@ -51,21 +52,30 @@ impl Decoder for RawCodec {
     }
 }
 
-/// One unary call with `message` as the request's bytes.
-pub async fn call(channel: &Channel, path: &'static str, message: Bytes) -> Result<Bytes, Status> {
+/// One unary call with `message` as the request's bytes and `metadata` as
+/// request headers, their values as raw bytes (so also values that are not
+/// UTF-8), appended in order (so also a header given twice).
+pub async fn call(
+    channel: &Channel,
+    path: &'static str,
+    message: Bytes,
+    metadata: &[(&'static str, Vec<u8>)],
+) -> Result<Bytes, Status> {
     let mut grpc = tonic::client::Grpc::new(channel.clone())
         .max_encoding_message_size(usize::MAX)
         .max_decoding_message_size(usize::MAX);
     grpc.ready()
         .await
         .map_err(|e| Status::new(Code::Unknown, e.to_string()))?;
-    grpc.unary(
-        Request::new(message),
-        PathAndQuery::from_static(path),
-        RawCodec,
-    )
-    .await
-    .map(tonic::Response::into_inner)
+    let mut request = Request::new(message);
+    for (name, value) in metadata {
+        let value =
+            MetadataValue::<Ascii>::try_from(value.as_slice()).expect("a value HTTP/2 can carry");
+        request.metadata_mut().append(*name, value);
+    }
+    grpc.unary(request, PathAndQuery::from_static(path), RawCodec)
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 /// Protobuf wire encoding by hand.
