@@ -75,8 +75,9 @@ struct Args {
     /// Unmeasured warm-up before each measurement.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     warmup: Duration,
-    /// Pace the calls at this many per second in total (open loop) instead of
-    /// as fast as possible.
+    /// Pace the calls at this many per second in total instead of as fast as
+    /// possible (open loop: each call leaves on schedule, whatever is in
+    /// flight; `--concurrency` does not apply).
     #[arg(long)]
     rate: Option<f64>,
     /// After each scenario's run, run it again paced at half the throughput it
@@ -369,6 +370,41 @@ struct Run {
 }
 
 impl Run {
+    fn new() -> Self {
+        Self {
+            calls: 0,
+            errors: 0,
+            first_error: None,
+            elapsed: Duration::ZERO,
+            latency: histogram(),
+        }
+    }
+
+    /// Counts one call that took `took`.
+    fn record(&mut self, took: Duration, result: Result<(), Status>) {
+        self.calls += 1;
+        match result {
+            Ok(()) => {
+                let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+                self.latency.saturating_record(nanos.max(1));
+            }
+            Err(status) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(status);
+            }
+        }
+    }
+
+    /// Adds the calls of `other`, a run over the same time.
+    fn add(&mut self, other: Run) {
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.first_error = self.first_error.take().or(other.first_error);
+        self.latency
+            .add(&other.latency)
+            .expect("histograms with the same bounds");
+    }
+
     fn per_second(&self) -> f64 {
         self.calls as f64 / self.elapsed.as_secs_f64()
     }
@@ -388,71 +424,89 @@ async fn drive(
     duration: Duration,
     rate: Option<f64>,
 ) -> Run {
+    match rate {
+        Some(rate) => drive_paced(scenario, pool, duration, rate).await,
+        None => drive_closed(scenario, pool, concurrency, duration).await,
+    }
+}
+
+/// Closed loop: `concurrency` workers, each sending its next call when the
+/// previous one answered.
+async fn drive_closed(
+    scenario: &Arc<Scenario>,
+    pool: &[Clients],
+    concurrency: usize,
+    duration: Duration,
+) -> Run {
     let start = Instant::now();
     let deadline = start + duration;
     let workers: Vec<_> = (0..concurrency)
         .map(|i| {
             let clients = pool[i % pool.len()].clone();
             let scenario = Arc::clone(scenario);
-            // Paced: each worker sends every `interval`, the workers staggered.
-            let interval = rate.map(|r| Duration::from_secs_f64(concurrency as f64 / r));
-            let mut next =
-                start + interval.map_or(Duration::ZERO, |d| d * i as u32 / concurrency as u32);
             tokio::spawn(async move {
-                let mut run = Run {
-                    calls: 0,
-                    errors: 0,
-                    first_error: None,
-                    elapsed: Duration::ZERO,
-                    latency: histogram(),
-                };
+                let mut run = Run::new();
                 loop {
-                    if let Some(interval) = interval {
-                        if next >= deadline {
-                            break;
-                        }
-                        tokio::time::sleep_until(next.into()).await;
-                        next += interval;
-                    }
                     let sent = Instant::now();
                     if sent >= deadline {
                         break;
                     }
                     let result = (scenario.call)(clients.clone()).await;
-                    let took = sent.elapsed();
-                    run.calls += 1;
-                    match result {
-                        Ok(()) => {
-                            let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-                            run.latency.saturating_record(nanos.max(1));
-                        }
-                        Err(status) => {
-                            run.errors += 1;
-                            run.first_error.get_or_insert(status);
-                        }
-                    }
+                    run.record(sent.elapsed(), result);
                 }
                 run
             })
         })
         .collect();
-    let mut total = Run {
-        calls: 0,
-        errors: 0,
-        first_error: None,
-        elapsed: Duration::ZERO,
-        latency: histogram(),
-    };
+    let mut total = Run::new();
     for worker in workers {
-        let run = worker.await.expect("a load worker panicked");
-        total.calls += run.calls;
-        total.errors += run.errors;
-        total.first_error = total.first_error.or(run.first_error);
-        total
-            .latency
-            .add(&run.latency)
-            .expect("histograms with the same bounds");
+        total.add(worker.await.expect("a load worker panicked"));
     }
+    total.elapsed = start.elapsed();
+    total
+}
+
+/// Open loop: one call every `1 / rate` seconds, however many are in flight.
+///
+/// The schedule is kept by a plain thread, because tokio's timer fires in
+/// 1 ms ticks: at thousands of calls per second it would send them in bursts
+/// and the latency would measure the bursts. Latency counts from the time a
+/// call was due, so a late send is charged to the call, not hidden.
+async fn drive_paced(
+    scenario: &Arc<Scenario>,
+    pool: &[Clients],
+    duration: Duration,
+    rate: f64,
+) -> Run {
+    let (done, mut results) = tokio::sync::mpsc::unbounded_channel();
+    let runtime = tokio::runtime::Handle::current();
+    let scenario = Arc::clone(scenario);
+    let pool = pool.to_vec();
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let start = Instant::now();
+    let pacer = std::thread::spawn(move || {
+        let mut due = start;
+        let mut i = 0;
+        while due < start + duration {
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let call = (scenario.call)(pool[i % pool.len()].clone());
+            let done = done.clone();
+            runtime.spawn(async move {
+                let result = call.await;
+                // The receiver outlives every sender; a send cannot fail.
+                let _ = done.send((due.elapsed(), result));
+            });
+            due += interval;
+            i += 1;
+        }
+    });
+    let mut total = Run::new();
+    while let Some((took, result)) = results.recv().await {
+        total.record(took, result);
+    }
+    pacer.join().expect("the pacer thread panicked");
     total.elapsed = start.elapsed();
     total
 }
