@@ -142,7 +142,9 @@ fn time(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, Reason> 
 
 /// A scope claim: a space-separated string or an array of strings.
 fn scopes(v: Option<&Value>) -> Vec<String> {
-    match v {
+    // Exact capacity: a cached decision keeps this vector (collect() would
+    // reserve room for four).
+    let mut scopes: Vec<String> = match v {
         Some(Value::String(s)) => s.split_ascii_whitespace().map(str::to_owned).collect(),
         Some(Value::Array(a)) => a
             .iter()
@@ -150,7 +152,9 @@ fn scopes(v: Option<&Value>) -> Vec<String> {
             .map(str::to_owned)
             .collect(),
         _ => Vec::new(),
-    }
+    };
+    scopes.shrink_to_fit();
+    scopes
 }
 
 /// The claim checks, in order: types, required claims, time, audience.
@@ -205,6 +209,7 @@ fn judge(claims: Map<String, Value>, issuer: &Issuer, now: u64) -> Decision {
         issuer: issuer_claim,
         scopes: scopes(claims.get(&issuer.scope_claim)),
         expires_at: time(&claims, "exp").ok().flatten().map_or(0, |e| e as i64),
-        claims: Some(claims),
+        // A map of JSON values always serialises.
+        claims: serde_json::value::to_raw_value(&claims).ok(),
     }
 }

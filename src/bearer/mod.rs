@@ -11,7 +11,7 @@ mod reason;
 
 use std::{collections::HashMap, sync::Arc};
 
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 
 pub use cache::{DecisionCache, cache_key};
 pub use policy::{Issuer, Policy, ReplayGuard, Require};
@@ -29,7 +29,7 @@ pub enum CredentialKind {
 }
 
 /// A bearer decision with what was learnt about the credential.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Decision {
     /// Why.
     pub reason: Reason,
@@ -43,8 +43,10 @@ pub struct Decision {
     pub scopes: Vec<String>,
     /// `exp`, unix seconds; 0 when it does not expire.
     pub expires_at: i64,
-    /// The verified claims (JWT only, once the signature matched).
-    pub claims: Option<Map<String, Value>>,
+    /// The verified claims as one JSON object (JWT only, once the signature
+    /// matched). Kept as text: a cached decision holds it in one allocation,
+    /// where a parsed map costs a node per claim.
+    pub claims: Option<Box<RawValue>>,
 }
 
 impl Decision {

@@ -109,6 +109,18 @@ async fn cached_decisions_never_outlive_the_credential() {
     assert!(b.cached(&p, &other, NOW).is_none());
 }
 
+#[tokio::test]
+async fn cached_decisions_never_outlive_the_configured_ttl() {
+    let (b, p) = bearer(DecisionCache::new(100, Duration::from_millis(4500)));
+    let t = rs256("rsa", NOW + 3600);
+    assert!(b.authorize(&p, &t, NOW).await.unwrap().is_allowed());
+    assert!(b.cached(&p, &t, NOW + 4).is_some());
+    assert!(
+        b.cached(&p, &t, NOW + 5).is_none(),
+        "4.5 s rounds up to 5 s"
+    );
+}
+
 #[test]
 fn cache_keys_depend_on_policy_and_never_hold_the_token() {
     let a = cache_key("p", "tok");

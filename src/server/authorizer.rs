@@ -379,7 +379,12 @@ pub fn bearer_response(d: &Decision) -> proto::AuthorizeBearerResponse {
         issuer: d.issuer.clone(),
         scopes: d.scopes.clone(),
         expires_at: d.expires_at,
-        claims: d.claims.as_ref().map(to_struct),
+        // The text was serialised from a JSON object, so it parses back.
+        claims: d
+            .claims
+            .as_deref()
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .map(to_struct),
         credential_kind: match d.kind {
             None => proto::CredentialKind::Unspecified,
             Some(CredentialKind::Jwt) => proto::CredentialKind::Jwt,
@@ -420,21 +425,21 @@ fn authorize_reason(r: authorize::Reason) -> proto::AuthorizeReason {
     }
 }
 
-fn to_struct(map: &serde_json::Map<String, Value>) -> prost_types::Struct {
+fn to_struct(map: serde_json::Map<String, Value>) -> prost_types::Struct {
     prost_types::Struct {
-        fields: map.iter().map(|(k, v)| (k.clone(), to_value(v))).collect(),
+        fields: map.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
     }
 }
 
-fn to_value(v: &Value) -> prost_types::Value {
+fn to_value(v: Value) -> prost_types::Value {
     use prost_types::value::Kind;
     let kind = match v {
         Value::Null => Kind::NullValue(0),
-        Value::Bool(b) => Kind::BoolValue(*b),
+        Value::Bool(b) => Kind::BoolValue(b),
         Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
-        Value::String(s) => Kind::StringValue(s.clone()),
+        Value::String(s) => Kind::StringValue(s),
         Value::Array(a) => Kind::ListValue(prost_types::ListValue {
-            values: a.iter().map(to_value).collect(),
+            values: a.into_iter().map(to_value).collect(),
         }),
         Value::Object(o) => Kind::StructValue(to_struct(o)),
     };
