@@ -47,6 +47,8 @@ cargo bench --locked --profile dev --features client,otel -- --test
 step "load generator smoke (a few seconds end to end against a fresh server; asserts nothing about speed)"
 target/debug/signet-load --server "$SIGNET_BIN" --concurrency 4 --connections 2 \
   --duration 300ms --warmup 0s --half-rate --startup-samples 1
+SIGNET_LOAD_BIN=target/debug/signet-load SIGNET_BEARER_TOKENS=2000 \
+  SIGNET_BEARER_DURATION=300ms bash bench/bearer-rss.sh
 
 step "fuzz: replay each target's corpus, then fuzz it briefly (scripts/fuzz.sh SECONDS for longer runs)"
 SIGNET_FUZZ_PROFILE=dev bash scripts/fuzz.sh "${SIGNET_FUZZ_SECONDS:-20}"
