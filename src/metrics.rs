@@ -116,10 +116,16 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
 }
 
-/// Every metric signet exports. Clone it freely: clones share the families.
+/// Every metric signet exports. Clone it freely: clones share the families
+/// (one reference count per clone; the observe layer clones it per call).
 #[derive(Clone, Debug)]
 pub struct Metrics {
-    registry: Arc<Registry>,
+    families: Arc<Families>,
+}
+
+#[derive(Debug)]
+struct Families {
+    registry: Registry,
     calls: Family<CallLabels, Counter>,
     latency: HistogramFamily,
     keys_generation: Gauge,
@@ -202,8 +208,8 @@ impl Metrics {
             "Version of the key set's keys: +1 on every change",
             key_set_version.clone(),
         );
-        Self {
-            registry: Arc::new(registry),
+        let families = Families {
+            registry,
             key_changes,
             key_set_version,
             calls,
@@ -214,6 +220,9 @@ impl Metrics {
             cache,
             fetches,
             tls_reloads,
+        };
+        Self {
+            families: Arc::new(families),
         }
     }
 
@@ -228,7 +237,8 @@ impl Metrics {
         key_slot: &'static str,
         elapsed: Duration,
     ) {
-        self.calls
+        self.families
+            .calls
             .get_or_create(&CallLabels {
                 rpc,
                 decision,
@@ -236,7 +246,8 @@ impl Metrics {
                 key_slot,
             })
             .inc();
-        self.latency
+        self.families
+            .latency
             .get_or_create(&RpcLabels { rpc })
             .observe(elapsed.as_secs_f64());
     }
@@ -244,7 +255,8 @@ impl Metrics {
     /// Counts a cache lookup, e.g. `cache_lookup("jwks", true)` for a hit.
     pub fn cache_lookup(&self, cache: &'static str, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
-        self.cache
+        self.families
+            .cache
             .get_or_create(&CacheLabels { cache, result })
             .inc();
     }
@@ -255,7 +267,8 @@ impl Metrics {
     }
 
     fn fetch(&self, source: &'static str, outcome: FetchOutcome) {
-        self.fetches
+        self.families
+            .fetches
             .get_or_create(&FetchLabels {
                 source,
                 outcome: outcome.as_str(),
@@ -266,7 +279,8 @@ impl Metrics {
     /// Counts a TLS certificate reload attempt.
     pub(crate) fn tls_reload(&self, ok: bool) {
         let outcome = if ok { "ok" } else { "error" };
-        self.tls_reloads
+        self.families
+            .tls_reloads
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }
@@ -274,12 +288,13 @@ impl Metrics {
     /// Sets the key gauges from the store (called at each scrape, so ages are current).
     fn observe_keys(&self, state: &AppState, now: SystemTime) {
         let generation = *state.keys.subscribe().borrow();
-        self.keys_generation
+        self.families
+            .keys_generation
             .set(i64::try_from(generation).unwrap_or(i64::MAX));
-        self.key_age.clear();
-        self.key_loaded_at.clear();
+        self.families.key_age.clear();
+        self.families.key_loaded_at.clear();
         let counters = state.key_refresher.counters();
-        catch_up(&self.key_changes, counters.key_changes);
+        catch_up(&self.families.key_changes, counters.key_changes);
         for (source, outcome, total) in [
             ("directory", FetchOutcome::Ok, counters.directory_reads),
             (
@@ -295,17 +310,17 @@ impl Metrics {
                     source,
                     outcome: outcome.as_str(),
                 };
-                catch_up(&self.fetches.get_or_create(&labels), total);
+                catch_up(&self.families.fetches.get_or_create(&labels), total);
             }
         }
-        self.key_set_version.clear();
+        self.families.key_set_version.clear();
         for row in state.key_refresher.status("", now).unwrap_or_default() {
             let labels = KeySetLabels {
                 key_set: row.key_set,
                 source: row.source.as_str(),
             };
             let version = i64::try_from(row.version).unwrap_or(i64::MAX);
-            let gauge = self.key_set_version.get_or_create(&labels);
+            let gauge = self.families.key_set_version.get_or_create(&labels);
             gauge.set(gauge.get().max(version));
         }
         for (name, set) in state.keys.snapshot().sets() {
@@ -321,8 +336,12 @@ impl Metrics {
                 .loaded_at
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .unwrap_or_default();
-            self.key_age.get_or_create(&labels).set(age.as_secs_f64());
-            self.key_loaded_at
+            self.families
+                .key_age
+                .get_or_create(&labels)
+                .set(age.as_secs_f64());
+            self.families
+                .key_loaded_at
                 .get_or_create(&labels)
                 .set(loaded.as_secs_f64());
         }
@@ -332,7 +351,7 @@ impl Metrics {
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
+        let _ = encode(&mut out, &self.families.registry);
         out
     }
 }
