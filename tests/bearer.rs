@@ -433,6 +433,19 @@ issuers = ["oidc"]
     )
 }
 
+/// The config of the last-known-good tests, `jwks` (settings ending in a
+/// newline, or empty) added to its `[jwks]` section. The issuer answers with
+/// max-age=0 and signet's lower bound and cooldown are zero, so every request
+/// finds signet's copy expired and asks the issuer again: each one runs the
+/// last-known-good path when the issuer fails.
+fn refetching_every_request(issuer: &Issuer, jwks: &str) -> (tempfile::TempDir, String) {
+    issuer.set_max_age(Some(0));
+    config_file(&oidc_config(
+        issuer,
+        &format!("{jwks}min_ttl = \"0s\"\nrefetch_cooldown = \"0s\"\nmax_staleness = \"1h\""),
+    ))
+}
+
 #[tokio::test]
 async fn rotation_at_the_issuer_is_followed_without_restart() {
     let issuer = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
@@ -534,13 +547,7 @@ where
 #[tokio::test]
 async fn issuer_down_after_the_first_load_keeps_known_kids_working() {
     let issuer = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
-    // max-age=0 with a zero lower bound: every request finds the copy expired
-    // and tries the issuer again, so the last-known-good path is exercised.
-    issuer.set_max_age(Some(0));
-    let (_dir, path) = config_file(&oidc_config(
-        &issuer,
-        "min_ttl = \"0s\"\nrefetch_cooldown = \"0s\"\nmax_staleness = \"1h\"",
-    ));
+    let (_dir, path) = refetching_every_request(&issuer, "");
     let signet = Signet::builder().arg("--config").arg(path).start();
     let url = issuer.url();
     assert_eq!(
@@ -654,13 +661,7 @@ fn broken_jwks_answers() -> Vec<(&'static str, u16, Vec<u8>)> {
 #[tokio::test]
 async fn broken_jwks_after_a_good_load_keeps_the_last_known_good_keys() {
     let issuer = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
-    // Every request finds the copy expired and fetches again (as in
-    // `issuer_down_after_the_first_load_keeps_known_kids_working`).
-    issuer.set_max_age(Some(0));
-    let (_dir, path) = config_file(&oidc_config(
-        &issuer,
-        "min_ttl = \"0s\"\nrefetch_cooldown = \"0s\"\nmax_staleness = \"1h\"",
-    ));
+    let (_dir, path) = refetching_every_request(&issuer, "");
     let signet = Signet::builder()
         .test_keys()
         .arg("--config")
@@ -732,14 +733,10 @@ async fn slow_issuer_times_out_and_last_known_good_keeps_serving() {
     const FETCH_TIMEOUT: Duration = Duration::from_millis(300);
     const DELAY: Duration = Duration::from_secs(3);
     let issuer = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
-    issuer.set_max_age(Some(0));
-    let (_dir, path) = config_file(&oidc_config(
+    let (_dir, path) = refetching_every_request(
         &issuer,
-        &format!(
-            "fetch_timeout = \"{}ms\"\nmin_ttl = \"0s\"\nrefetch_cooldown = \"0s\"\nmax_staleness = \"1h\"",
-            FETCH_TIMEOUT.as_millis()
-        ),
-    ));
+        &format!("fetch_timeout = \"{}ms\"\n", FETCH_TIMEOUT.as_millis()),
+    );
     let signet = Signet::builder()
         .test_keys()
         .arg("--config")

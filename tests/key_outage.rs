@@ -12,25 +12,28 @@ use tonic_health::pb::health_check_response::ServingStatus;
 
 const MAX_STALENESS_SECS: u64 = 3;
 
-fn admin_section() -> String {
-    format!(
-        "[admin]\nenabled = true\ntoken_sha256 = [\"{}\"]\n",
+/// Starts signet with `keys` (its key source settings, ending in a newline)
+/// and the admin API enabled for [`ADMIN_TOKEN`], so every test can read
+/// `GetKeyStatus`. The temp dir holds the config file for the server's life.
+fn start(keys: &str) -> (tempfile::TempDir, Signet) {
+    let (cfg, path) = config_file(&format!(
+        "{keys}[admin]\nenabled = true\ntoken_sha256 = [\"{}\"]\n",
         admin_digest()
-    )
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_api_outage_keeps_last_known_good_until_max_staleness() {
-    let api = QstashStandIn::start(TEST_CURRENT, TEST_NEXT).await;
-    let (_cfg, path) = config_file(&format!(
-        "[keys]\nmax_staleness = \"{MAX_STALENESS_SECS}s\"\n[keys.qstash_api]\nenabled = true\nurl = {:?}\ntoken = {QSTASH_TOKEN:?}\npoll_interval = \"100ms\"\n{}",
-        api.url(),
-        admin_section()
     ));
     let server = Signet::builder()
         .arg("--config")
         .arg(path.to_str().unwrap())
         .start();
+    (cfg, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_api_outage_keeps_last_known_good_until_max_staleness() {
+    let api = QstashStandIn::start(TEST_CURRENT, TEST_NEXT).await;
+    let (_cfg, server) = start(&format!(
+        "[keys]\nmax_staleness = \"{MAX_STALENESS_SECS}s\"\n[keys.qstash_api]\nenabled = true\nurl = {:?}\ntoken = {QSTASH_TOKEN:?}\npoll_interval = \"100ms\"\n",
+        api.url(),
+    ));
     let mut admin = admin(&server).await;
     let mut client = server.client().await;
     assert_eq!(health(&server).await, ServingStatus::Serving);
@@ -67,15 +70,10 @@ async fn keys_api_outage_keeps_last_known_good_until_max_staleness() {
 async fn key_directory_disappearing_keeps_last_known_good() {
     let files = [("current", TEST_CURRENT), ("next", TEST_NEXT)];
     let mut dir = SecretDir::new(&files);
-    let (_cfg, path) = config_file(&format!(
-        "[keys]\ndirectory = {:?}\nreread_interval = \"100ms\"\nmax_staleness = \"{MAX_STALENESS_SECS}s\"\n{}",
+    let (_cfg, server) = start(&format!(
+        "[keys]\ndirectory = {:?}\nreread_interval = \"100ms\"\nmax_staleness = \"{MAX_STALENESS_SECS}s\"\n",
         dir.path(),
-        admin_section()
     ));
-    let server = Signet::builder()
-        .arg("--config")
-        .arg(path.to_str().unwrap())
-        .start();
     let mut admin = admin(&server).await;
     let mut client = server.client().await;
     assert_eq!(health(&server).await, ServingStatus::Serving);
@@ -100,15 +98,10 @@ async fn half_written_or_empty_files_never_replace_good_keys() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("current"), TEST_CURRENT).unwrap();
     std::fs::write(tmp.path().join("next"), TEST_NEXT).unwrap();
-    let (_cfg, path) = config_file(&format!(
-        "[keys]\ndirectory = {:?}\nreread_interval = \"1h\"\n{}",
+    let (_cfg, server) = start(&format!(
+        "[keys]\ndirectory = {:?}\nreread_interval = \"1h\"\n",
         tmp.path(),
-        admin_section()
     ));
-    let server = Signet::builder()
-        .arg("--config")
-        .arg(path.to_str().unwrap())
-        .start();
     let mut admin = admin(&server).await;
     let mut client = server.client().await;
 
@@ -138,15 +131,10 @@ async fn half_written_or_empty_files_never_replace_good_keys() {
 async fn slow_keys_api_times_out_and_keeps_last_known_good() {
     use std::time::{Duration, Instant};
     let api = QstashStandIn::start(TEST_CURRENT, TEST_NEXT).await;
-    let (_cfg, path) = config_file(&format!(
-        "[keys.qstash_api]\nenabled = true\nurl = {:?}\ntoken = {QSTASH_TOKEN:?}\npoll_interval = \"1h\"\ntimeout = \"300ms\"\n{}",
+    let (_cfg, server) = start(&format!(
+        "[keys.qstash_api]\nenabled = true\nurl = {:?}\ntoken = {QSTASH_TOKEN:?}\npoll_interval = \"1h\"\ntimeout = \"300ms\"\n",
         api.url(),
-        admin_section()
     ));
-    let server = Signet::builder()
-        .arg("--config")
-        .arg(path.to_str().unwrap())
-        .start();
     let mut admin = admin(&server).await;
     let mut client = server.client().await;
     assert!(verify_with(&mut client, TEST_CURRENT, "", "").await.valid);
@@ -181,14 +169,9 @@ async fn slow_keys_api_times_out_and_keeps_last_known_good() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_api_on_an_unresolvable_host_allows_nothing() {
     // `.invalid` never resolves (RFC 2606).
-    let (_cfg, path) = config_file(&format!(
-        "[keys.qstash_api]\nenabled = true\nurl = \"http://signet-test.invalid/\"\ntoken = {QSTASH_TOKEN:?}\npoll_interval = \"200ms\"\ntimeout = \"1s\"\n{}",
-        admin_section()
+    let (_cfg, server) = start(&format!(
+        "[keys.qstash_api]\nenabled = true\nurl = \"http://signet-test.invalid/\"\ntoken = {QSTASH_TOKEN:?}\npoll_interval = \"200ms\"\ntimeout = \"1s\"\n"
     ));
-    let server = Signet::builder()
-        .arg("--config")
-        .arg(path.to_str().unwrap())
-        .start();
     let mut client = server.client().await;
     let e = client
         .verify_signature(signet::proto::VerifySignatureRequest {
