@@ -54,10 +54,16 @@ impl JwtKey {
             F::Ed => (DecodingKey::from_ed_pem(pem), "Ed25519"),
             F::Hmac => return Err(JwtKeyError::BadKey("PEM (HMAC keys are secrets)")),
         };
+        let key = key.map_err(|_| JwtKeyError::BadKey(what))?;
+        if !point_fits(&key, alg) {
+            return Err(JwtKeyError::BadKey(
+                "PEM (its key is not on the algorithm's curve)",
+            ));
+        }
         Ok(Self {
             kid,
             algorithms: restrict_ec(alg),
-            key: key.map_err(|_| JwtKeyError::BadKey(what))?,
+            key,
         })
     }
 
@@ -175,18 +181,25 @@ fn curve_matches(params: &AlgorithmParameters, alg: Algorithm) -> bool {
     }
 }
 
-/// The point jsonwebtoken built from a JWK's coordinates has the size of its
-/// curve (it does not check): an uncompressed SEC1 point for EC, 32 bytes for
-/// Ed25519. RSA keys carry no fixed size.
+/// The point jsonwebtoken holds has the size of the algorithm's curve (it
+/// does not check): a SEC1 point for EC (uncompressed when built from a JWK's
+/// coordinates, either form in a PEM), 32 bytes for Ed25519. A PEM of a P-384
+/// key configured for ES256 fails here instead of verifying nothing. RSA keys
+/// carry no fixed size.
 fn point_fits(key: &DecodingKey, alg: Algorithm) -> bool {
     let DecodingKeyKind::SecretOrDer(bytes) = key.kind() else {
         return true;
     };
-    match alg {
-        Algorithm::ES256 => bytes.len() == 65,
-        Algorithm::ES384 => bytes.len() == 97,
-        Algorithm::EdDSA => bytes.len() == 32,
-        _ => true,
+    let field = match alg {
+        Algorithm::ES256 => 32,
+        Algorithm::ES384 => 48,
+        Algorithm::EdDSA => return bytes.len() == 32,
+        _ => return true,
+    };
+    match bytes.first() {
+        Some(0x04) => bytes.len() == 1 + 2 * field,
+        Some(0x02 | 0x03) => bytes.len() == 1 + field,
+        _ => false,
     }
 }
 
@@ -221,6 +234,23 @@ mod tests {
         assert!(!k.accepts(Algorithm::ES256));
         assert!(JwtKey::from_pem(None, Algorithm::ES256, pem).is_err());
         assert!(JwtKey::from_pem(None, Algorithm::HS256, pem).is_err());
+    }
+
+    #[test]
+    fn ec_pem_keys_must_be_on_their_algorithms_curve() {
+        let p256 = include_bytes!("../../tests/fixtures/jwt/ec-p256.pub.pem");
+        let p384 = include_bytes!("../../tests/fixtures/jwt/ec-p384.pub.pem");
+        assert!(JwtKey::from_pem(None, Algorithm::ES256, p256).is_ok());
+        assert!(JwtKey::from_pem(None, Algorithm::ES384, p384).is_ok());
+        for (alg, pem) in [(Algorithm::ES384, &p256[..]), (Algorithm::ES256, &p384[..])] {
+            assert_eq!(
+                JwtKey::from_pem(None, alg, pem).unwrap_err(),
+                JwtKeyError::BadKey("PEM (its key is not on the algorithm's curve)"),
+                "{alg:?}"
+            );
+        }
+        let ed = include_bytes!("../../tests/fixtures/jwt/ed25519.pub.pem");
+        assert!(JwtKey::from_pem(None, Algorithm::EdDSA, ed).is_ok());
     }
 
     #[test]
