@@ -2176,12 +2176,19 @@ fn admin_cases(
             admin_msg(&"k".repeat(9 << 20), false),
             Refused(Code::ResourceExhausted),
         ),
-        // The message is decoded before the handler checks the token.
+        // The token is checked before the message is decoded: nothing an
+        // unauthenticated caller sends is parsed.
         case(
             "no token, undecodable message",
             Wire::new().raw(&[0x0f, 0x00]).build(),
-            Refused(Code::InvalidArgument),
+            Refused(Code::Unauthenticated),
         ),
+        case(
+            "wrong token, undecodable message",
+            Wire::new().raw(&[0x0f, 0x00]).build(),
+            Refused(Code::Unauthenticated),
+        )
+        .header("authorization", bearer_value("not-the-admin-token")),
     ];
     // The generic malformations with the admin token, so it is the
     // message, not the caller, that gets them refused.

@@ -1,11 +1,12 @@
-//! The `signet.v1.KeyAdmin` edge: admin authentication, then key status,
-//! reload and rotation from the `KeyRefresher`. Served only when enabled.
+//! The `signet.v1.KeyAdmin` edge: admin authentication (before the message
+//! is decoded), then key status, reload and rotation from the
+//! `KeyRefresher`. Served only when enabled.
 
 use std::{sync::Arc, time::SystemTime};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tonic::{Request, Response, Status, metadata::MetadataMap};
+use tonic::{Request, Response, Status, metadata::MetadataMap, service::Interceptor};
 use zeroize::Zeroizing;
 
 use super::error::ApiError;
@@ -15,18 +16,31 @@ use crate::{
     proto::{self, key_admin_server::KeyAdmin},
 };
 
-/// Serves `signet.v1.KeyAdmin`.
+/// Serves `signet.v1.KeyAdmin`, behind [`AdminAuth`].
 #[derive(Debug, Clone)]
 pub struct KeyAdminService {
     refresher: Arc<KeyRefresher>,
-    admin: Arc<AdminConfig>,
 }
 
 impl KeyAdminService {
-    /// A service over `refresher`, accepting the tokens `admin` names.
-    pub fn new(refresher: Arc<KeyRefresher>, admin: AdminConfig) -> Self {
+    /// A service over `refresher`.
+    pub fn new(refresher: Arc<KeyRefresher>) -> Self {
+        Self { refresher }
+    }
+}
+
+/// The admin credential check, run as a tonic interceptor: it sees the
+/// metadata before the message is decoded, so nothing an unauthenticated
+/// caller sends is parsed.
+#[derive(Debug, Clone)]
+pub struct AdminAuth {
+    admin: Arc<AdminConfig>,
+}
+
+impl AdminAuth {
+    /// Accepts the tokens `admin` names.
+    pub fn new(admin: AdminConfig) -> Self {
         Self {
-            refresher,
             admin: Arc::new(admin),
         }
     }
@@ -57,12 +71,16 @@ impl KeyAdminService {
             Err(ApiError::AdminCredentialRejected)
         }
     }
+}
 
-    fn guard<T>(&self, rpc: &'static str, request: &Request<T>) -> Result<(), Status> {
+impl Interceptor for AdminAuth {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        // The call's span (see `observe`) names the RPC.
         self.authenticate(request.metadata()).map_err(|e| {
-            tracing::warn!(rpc, error = %e, "admin call refused");
+            tracing::warn!(error = %e, "admin call refused");
             Status::from(e)
-        })
+        })?;
+        Ok(request)
     }
 }
 
@@ -116,7 +134,6 @@ impl KeyAdmin for KeyAdminService {
         &self,
         request: Request<proto::GetKeyStatusRequest>,
     ) -> Result<Response<proto::GetKeyStatusResponse>, Status> {
-        self.guard("GetKeyStatus", &request)?;
         let key_sets = self.rows(&request.get_ref().key_set)?;
         Ok(Response::new(proto::GetKeyStatusResponse { key_sets }))
     }
@@ -125,7 +142,6 @@ impl KeyAdmin for KeyAdminService {
         &self,
         request: Request<proto::ReloadRequest>,
     ) -> Result<Response<proto::ReloadResponse>, Status> {
-        self.guard("Reload", &request)?;
         let key_set = &request.get_ref().key_set;
         // An unknown key set is refused before any source is called.
         self.rows(key_set)?;
@@ -139,7 +155,6 @@ impl KeyAdmin for KeyAdminService {
         &self,
         request: Request<proto::RotateSigningKeysRequest>,
     ) -> Result<Response<proto::RotateSigningKeysResponse>, Status> {
-        self.guard("RotateSigningKeys", &request)?;
         let req = request.into_inner();
         self.refresher
             .rotate(&req.key_set, req.force, tokio::time::Instant::now())
@@ -158,24 +173,10 @@ impl KeyAdmin for KeyAdminService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
-    use crate::{
-        config::KeyRefreshConfig,
-        keys::{KeySnapshot, KeyStore},
-    };
-
-    fn service(tokens: &[&str]) -> KeyAdminService {
-        let store = Arc::new(KeyStore::new(KeySnapshot::default()));
-        let config = KeyRefreshConfig {
-            directory: None,
-            reread_interval: Duration::from_secs(30),
-            max_staleness: Duration::from_secs(60),
-            qstash_api: None,
-        };
-        let refresher = Arc::new(KeyRefresher::new(store, &config, SystemTime::now()).unwrap());
+    fn auth(tokens: &[&str]) -> AdminAuth {
         let token_digests = tokens.iter().map(|t| Sha256::digest(t).into()).collect();
-        KeyAdminService::new(refresher, AdminConfig { token_digests })
+        AdminAuth::new(AdminConfig { token_digests })
     }
 
     fn metadata(value: Option<&str>) -> MetadataMap {
@@ -188,7 +189,7 @@ mod tests {
 
     #[test]
     fn admin_tokens_are_checked_by_digest() {
-        let s = service(&["first-admin", "second-admin"]);
+        let s = auth(&["first-admin", "second-admin"]);
         assert_eq!(
             s.authenticate(&metadata(None)),
             Err(ApiError::AdminCredentialMissing)
@@ -213,5 +214,15 @@ mod tests {
             s.authenticate(&metadata(Some("Bearer second-admin"))),
             Ok(())
         );
+    }
+
+    #[test]
+    fn the_interceptor_refuses_before_the_handler() {
+        let mut s = auth(&["first-admin"]);
+        let refused = s.call(Request::new(())).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+        let mut request = Request::new(());
+        *request.metadata_mut() = metadata(Some("Bearer first-admin"));
+        assert!(s.call(request).is_ok());
     }
 }

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-pub use admin::KeyAdminService;
+pub use admin::{AdminAuth, KeyAdminService};
 pub use authorizer::AuthorizerService;
 pub use error::ApiError;
 pub use ext_authz::ExtAuthzService;
@@ -128,10 +128,10 @@ pub async fn run(
     let ext_authz = AuthorizationServer::new(ExtAuthzService::new(Arc::clone(&state)))
         .max_decoding_message_size(config.max_message_bytes);
     let key_admin = state.admin.clone().map(|admin| {
-        KeyAdminServer::new(KeyAdminService::new(
-            Arc::clone(&state.key_refresher),
-            admin,
-        ))
+        KeyAdminServer::with_interceptor(
+            KeyAdminService::new(Arc::clone(&state.key_refresher)),
+            AdminAuth::new(admin),
+        )
     });
 
     let rpcs = Arc::new(observe::RpcNames::from_descriptor_sets(&[
