@@ -42,11 +42,7 @@ issuers = ["auth"]
 
 fn start() -> (tempfile::TempDir, Signet) {
     let (dir, path) = config_file(&config());
-    let signet = Signet::builder()
-        .test_keys()
-        .arg("--config")
-        .arg(path)
-        .start();
+    let signet = Signet::builder().test_keys().config(path).start();
     (dir, signet)
 }
 

@@ -89,7 +89,7 @@ fn token(alg: Algorithm, key: &str, kid: &str, c: &Value) -> String {
 #[tokio::test]
 async fn jwts_of_every_family_are_accepted_where_configured() {
     let (_dir, path) = config_file(&static_config());
-    let signet = Signet::builder().arg("--config").arg(path).start();
+    let signet = Signet::builder().config(path).start();
     let c = claims(STATIC_ISS, "user-1");
     for (alg, key, kid) in [
         (RS256, "rsa-1", "rsa"),
@@ -138,8 +138,7 @@ async fn every_denial_has_its_reason() {
     let (_dir, path) = config_file(&static_config());
     let signet = Signet::builder()
         .env("RUST_LOG", "trace")
-        .arg("--config")
-        .arg(path)
+        .config(path)
         .start();
     let now = bearer_support::now();
     let good = claims(STATIC_ISS, "user-1");
@@ -274,11 +273,7 @@ async fn readiness_waits_for_the_first_jwks_load() {
     let issuer = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
     issuer.set_down(true);
     let (_dir, path) = config_file(&oidc_config(&issuer, r#"prefetch_timeout = "1h""#));
-    let signet = Signet::builder()
-        .test_keys()
-        .arg("--config")
-        .arg(path)
-        .start();
+    let signet = Signet::builder().test_keys().config(path).start();
     let mut health = HealthClient::new(signet.channel().await);
     let mut updates = health
         .watch(HealthCheckRequest {
@@ -322,7 +317,7 @@ async fn readiness_waits_for_the_first_jwks_load() {
 #[tokio::test]
 async fn hs256_signed_with_the_rsa_public_key_is_rejected() {
     let (_dir, path) = config_file(&static_config());
-    let signet = Signet::builder().arg("--config").arg(path).start();
+    let signet = Signet::builder().config(path).start();
     let public_pem = String::from_utf8(bearer_support::fixture("rsa-1.pub.pem")).unwrap();
     for iss in [STATIC_ISS, RSA_ONLY_ISS] {
         let c = claims(iss, "attacker");
@@ -343,7 +338,7 @@ async fn hs256_signed_with_the_rsa_public_key_is_rejected() {
 #[tokio::test]
 async fn api_keys_valid_unknown_and_one_byte_off() {
     let (_dir, path) = config_file(&static_config());
-    let signet = Signet::builder().arg("--config").arg(path).start();
+    let signet = Signet::builder().config(path).start();
     let r = ask(&signet, "keys", "Bearer sk_test_alpha_7Hq2")
         .await
         .unwrap();
@@ -377,7 +372,7 @@ async fn api_keys_valid_unknown_and_one_byte_off() {
 #[tokio::test]
 async fn unknown_policy_is_invalid_argument() {
     let (_dir, path) = config_file(&static_config());
-    let signet = Signet::builder().arg("--config").arg(path).start();
+    let signet = Signet::builder().config(path).start();
     let e = ask(&signet, "nope", "Bearer x").await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert_eq!(e.message(), "unknown policy");
@@ -450,7 +445,7 @@ fn refetching_every_request(issuer: &Issuer, jwks: &str) -> (tempfile::TempDir, 
 async fn rotation_at_the_issuer_is_followed_without_restart() {
     let issuer = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
     let (_dir, path) = config_file(&oidc_config(&issuer, ""));
-    let signet = Signet::builder().arg("--config").arg(path).start();
+    let signet = Signet::builder().config(path).start();
     let c = claims(&issuer.url(), "user-1");
     assert_eq!(
         reason(&signet, "oidc", &token(RS256, "rsa-1", "k1", &c)).await,
@@ -480,7 +475,7 @@ async fn rotation_at_the_issuer_is_followed_without_restart() {
 async fn unknown_kid_stampede_causes_at_most_one_fetch_per_cooldown() {
     let issuer = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
     let (_dir, path) = config_file(&oidc_config(&issuer, r#"refetch_cooldown = "1h""#));
-    let signet = Signet::builder().arg("--config").arg(path).start();
+    let signet = Signet::builder().config(path).start();
     let c = claims(&issuer.url(), "user-1");
     assert_eq!(
         reason(&signet, "oidc", &token(RS256, "rsa-1", "k1", &c)).await,
@@ -548,17 +543,9 @@ where
 async fn issuer_down_after_the_first_load_keeps_known_kids_working() {
     let issuer = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
     let (_dir, path) = refetching_every_request(&issuer, "");
-    let signet = Signet::builder().arg("--config").arg(path).start();
+    let signet = Signet::builder().config(path).start();
     let url = issuer.url();
-    assert_eq!(
-        reason(
-            &signet,
-            "oidc",
-            &token(RS256, "rsa-1", "k1", &claims(&url, "u0"))
-        )
-        .await,
-        BearerReason::Ok
-    );
+    assert_first_request_allowed(&signet, &url).await;
     issuer.set_down(true);
     for i in 1..=3 {
         let t = token(RS256, "rsa-1", "k1", &claims(&url, &format!("u{i}")));
@@ -568,11 +555,7 @@ async fn issuer_down_after_the_first_load_keeps_known_kids_working() {
             "request {i}"
         );
     }
-    assert!(
-        signet.logs().contains("JWKS fetch failed"),
-        "{}",
-        signet.logs()
-    );
+    assert_jwks_fetch_failed_logged(&signet);
 }
 
 #[tokio::test]
@@ -600,13 +583,35 @@ prefetch_timeout = "2s"
 "#
     );
     let (_dir, path) = config_file(&config);
-    let signet = Signet::builder().arg("--config").arg(path).start();
+    let signet = Signet::builder().config(path).start();
     let t = token(RS256, "rsa-1", "k1", &claims("https://gone.example", "u"));
     let e = ask(&signet, "gone", &t).await.unwrap_err();
     assert_eq!(e.code(), Code::Unavailable, "{e:?}");
     assert_eq!(e.message(), "issuer keys unavailable");
     // Denials that need no keys are still answered.
     assert_eq!(reason(&signet, "gone", "").await, BearerReason::Missing);
+}
+
+/// A first RS256 request under kid `k1` is allowed: the issuer's keys are
+/// loaded.
+async fn assert_first_request_allowed(signet: &Signet, url: &str) {
+    assert_eq!(
+        reason(
+            signet,
+            "oidc",
+            &token(RS256, "rsa-1", "k1", &claims(url, "u0"))
+        )
+        .await,
+        BearerReason::Ok
+    );
+}
+
+fn assert_jwks_fetch_failed_logged(signet: &Signet) {
+    assert!(
+        signet.logs().contains("JWKS fetch failed"),
+        "{}",
+        signet.logs()
+    );
 }
 
 /// Health of `signet.v1.Authorizer` (what `/readyz` reports too).
@@ -662,11 +667,7 @@ fn broken_jwks_answers() -> Vec<(&'static str, u16, Vec<u8>)> {
 async fn broken_jwks_after_a_good_load_keeps_the_last_known_good_keys() {
     let issuer = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
     let (_dir, path) = refetching_every_request(&issuer, "");
-    let signet = Signet::builder()
-        .test_keys()
-        .arg("--config")
-        .arg(path)
-        .start();
+    let signet = Signet::builder().test_keys().config(path).start();
     let url = issuer.url();
     let t = |sub: &str, key: &str, kid: &str| token(RS256, key, kid, &claims(&url, sub));
     assert_eq!(
@@ -697,11 +698,7 @@ async fn broken_jwks_after_a_good_load_keeps_the_last_known_good_keys() {
             "{name}"
         );
     }
-    assert!(
-        signet.logs().contains("JWKS fetch failed"),
-        "{}",
-        signet.logs()
-    );
+    assert_jwks_fetch_failed_logged(&signet);
 }
 
 #[tokio::test]
@@ -710,11 +707,7 @@ async fn broken_jwks_never_loaded_allows_nothing_and_is_not_ready() {
         let issuer = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
         issuer.set_answer(Some((status, &body)));
         let (_dir, path) = config_file(&oidc_config(&issuer, "prefetch_timeout = \"1h\""));
-        let signet = Signet::builder()
-            .test_keys()
-            .arg("--config")
-            .arg(path)
-            .start();
+        let signet = Signet::builder().test_keys().config(path).start();
         let t = token(RS256, "rsa-1", "k1", &claims(&issuer.url(), "u"));
         let e = ask(&signet, "oidc", &t).await.unwrap_err();
         assert_eq!(e.code(), Code::Unavailable, "{name}: {e:?}");
@@ -737,21 +730,9 @@ async fn slow_issuer_times_out_and_last_known_good_keeps_serving() {
         &issuer,
         &format!("fetch_timeout = \"{}ms\"\n", FETCH_TIMEOUT.as_millis()),
     );
-    let signet = Signet::builder()
-        .test_keys()
-        .arg("--config")
-        .arg(path)
-        .start();
+    let signet = Signet::builder().test_keys().config(path).start();
     let url = issuer.url();
-    assert_eq!(
-        reason(
-            &signet,
-            "oidc",
-            &token(RS256, "rsa-1", "k1", &claims(&url, "u0"))
-        )
-        .await,
-        BearerReason::Ok
-    );
+    assert_first_request_allowed(&signet, &url).await;
     issuer.set_delay(DELAY);
     let fetches = issuer.jwks_fetches();
     let start = Instant::now();
@@ -776,7 +757,7 @@ async fn slow_issuer_times_out_and_last_known_good_keeps_serving() {
         BearerReason::UnknownKeyId
     );
     assert_eq!(authorizer_health(&signet).await, ServingStatus::Serving);
-    assert!(signet.logs().contains("JWKS fetch failed"));
+    assert_jwks_fetch_failed_logged(&signet);
 
     // Slow from the start: nothing to fall back on, nothing allowed.
     let slow = Issuer::start(vec![jwk(RS256, "rsa-1", "k1")]).await;
@@ -788,11 +769,7 @@ async fn slow_issuer_times_out_and_last_known_good_keeps_serving() {
             FETCH_TIMEOUT.as_millis()
         ),
     ));
-    let signet = Signet::builder()
-        .test_keys()
-        .arg("--config")
-        .arg(path)
-        .start();
+    let signet = Signet::builder().test_keys().config(path).start();
     let t = token(RS256, "rsa-1", "k1", &claims(&slow.url(), "u"));
     let e = ask(&signet, "oidc", &t).await.unwrap_err();
     assert_eq!(e.code(), Code::Unavailable, "{e:?}");
@@ -822,11 +799,7 @@ fetch_timeout = "1s"
 prefetch_timeout = "1h"
 "#;
     let (_dir, path) = config_file(config);
-    let signet = Signet::builder()
-        .test_keys()
-        .arg("--config")
-        .arg(path)
-        .start();
+    let signet = Signet::builder().test_keys().config(path).start();
     for iss in [
         "https://signet-test.invalid/",
         "https://signet-test.invalid/oidc",
@@ -838,9 +811,5 @@ prefetch_timeout = "1h"
     assert_eq!(authorizer_health(&signet).await, ServingStatus::NotServing);
     // Still up and answering what needs no issuer keys.
     assert_eq!(reason(&signet, "nowhere", "").await, BearerReason::Missing);
-    assert!(
-        signet.logs().contains("JWKS fetch failed"),
-        "{}",
-        signet.logs()
-    );
+    assert_jwks_fetch_failed_logged(&signet);
 }

@@ -216,15 +216,16 @@ required_scopes = ["admin"]
 {api_keys}
 "#
     ));
-    let server = Signet::builder()
-        .arg("--dev")
-        .arg("--config")
-        .arg(path.display().to_string())
-        .start();
+    let server = Signet::builder().arg("--dev").config(path).start();
     (dir, server)
 }
 
 const BOTH: Option<&str> = Some("signature-and-bearer");
+
+/// `Check` of `BODY` under the policy that needs a signature and a bearer.
+async fn check_both(server: &Signet, headers: &[(&str, &str)]) -> CheckResponse {
+    check(server, check_request(headers, BODY, BOTH)).await
+}
 
 #[tokio::test]
 async fn a_policy_needing_signature_and_bearer_decides_with_both() {
@@ -232,49 +233,33 @@ async fn a_policy_needing_signature_and_bearer_decides_with_both() {
     let sig = token(CURRENT, BODY, URL);
     let bearer = format!("Bearer {API_KEY}");
 
-    let resp = check(
+    let resp = check_both(&server, &[("upstash-signature", &sig)]).await;
+    denied(&resp, 401, "bearer_missing");
+
+    let resp = check_both(
         &server,
-        check_request(&[("upstash-signature", &sig)], BODY, BOTH),
+        &[
+            ("upstash-signature", &sig),
+            ("upstash-workflow-is-failure", "true"),
+        ],
     )
     .await;
     denied(&resp, 401, "bearer_missing");
 
-    let resp = check(
+    let resp = check_both(
         &server,
-        check_request(
-            &[
-                ("upstash-signature", &sig),
-                ("upstash-workflow-is-failure", "true"),
-            ],
-            BODY,
-            BOTH,
-        ),
-    )
-    .await;
-    denied(&resp, 401, "bearer_missing");
-
-    let resp = check(
-        &server,
-        check_request(
-            &[
-                ("upstash-signature", &sig),
-                ("authorization", "Bearer not-a-key"),
-            ],
-            BODY,
-            BOTH,
-        ),
+        &[
+            ("upstash-signature", &sig),
+            ("authorization", "Bearer not-a-key"),
+        ],
     )
     .await;
     let d = denied(&resp, 401, "bearer_unknown_api_key");
     assert!(!d.body.contains("not-a-key"));
 
-    let resp = check(
+    let resp = check_both(
         &server,
-        check_request(
-            &[("upstash-signature", &sig), ("authorization", &bearer)],
-            BODY,
-            BOTH,
-        ),
+        &[("upstash-signature", &sig), ("authorization", &bearer)],
     )
     .await;
     let ok = ok(&resp);
@@ -283,13 +268,9 @@ async fn a_policy_needing_signature_and_bearer_decides_with_both() {
     assert!(ok.headers_to_remove.contains(&"authorization".into()));
 
     let other = token(CURRENT, BODY, "https://svc.example/other");
-    let resp = check(
+    let resp = check_both(
         &server,
-        check_request(
-            &[("upstash-signature", &other), ("authorization", &bearer)],
-            BODY,
-            BOTH,
-        ),
+        &[("upstash-signature", &other), ("authorization", &bearer)],
     )
     .await;
     denied(&resp, 401, "signature_url_mismatch");
@@ -360,11 +341,6 @@ async fn no_keys_is_unavailable_so_envoys_failure_mode_applies() {
 
 #[tokio::test]
 async fn health_and_reflection_know_the_ext_authz_service() {
-    use tokio_stream::StreamExt;
-    use tonic_reflection::pb::v1::{
-        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-    };
     let server = Signet::builder().arg("--dev").start();
     let mut health = HealthClient::new(server.channel().await);
     let resp = health
@@ -376,22 +352,7 @@ async fn health_and_reflection_know_the_ext_authz_service() {
         .into_inner();
     assert_eq!(resp.status(), ServingStatus::Serving);
 
-    let mut reflection = ServerReflectionClient::new(server.channel().await);
-    let req = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut stream = reflection
-        .server_reflection_info(tokio_stream::iter([req]))
-        .await
-        .unwrap()
-        .into_inner();
-    let Some(MessageResponse::ListServicesResponse(list)) =
-        stream.next().await.unwrap().unwrap().message_response
-    else {
-        panic!("no list")
-    };
-    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    let names = common::reflection_v1_services(server.channel().await).await;
     assert!(
         names.contains(&"envoy.service.auth.v3.Authorization".to_string()),
         "{names:?}"

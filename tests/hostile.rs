@@ -585,6 +585,26 @@ async fn run<R: Message + Default>(
     failures
 }
 
+/// Memory after the repeated passes stays within `mib` MiB of the first.
+fn assert_rss_bounded(warm: u64, after: u64, mib: u64) {
+    assert!(
+        after < warm + mib * 1024,
+        "RSS grew from {warm} KiB to {after} KiB"
+    );
+}
+
+async fn run_verify(channel: &Channel, cases: Vec<Case>) -> Vec<String> {
+    run::<VerifySignatureResponse>(
+        channel,
+        VERIFY,
+        cases,
+        |r| (r.valid, r.reason),
+        SignatureReason::Ok as i32,
+        NO_DECISION,
+    )
+    .await
+}
+
 async fn assert_still_serving(server: &Signet, channel: &Channel) {
     let status = HealthClient::new(channel.clone())
         .check(HealthCheckRequest {
@@ -613,35 +633,16 @@ async fn verify_signature_survives_hostile_calls() {
     assert!(cases.len() >= 40, "only {} cases", cases.len());
     println!("VerifySignature: {} hostile calls", cases.len());
     let before = rss_kib(server.pid());
-    let failures = run::<VerifySignatureResponse>(
-        &channel,
-        VERIFY,
-        cases,
-        |r| (r.valid, r.reason),
-        SignatureReason::Ok as i32,
-        NO_DECISION,
-    )
-    .await;
+    let failures = run_verify(&channel, cases).await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The whole suite again, ten times: memory must not grow with traffic.
     let warm = rss_kib(server.pid());
     for _ in 0..10 {
-        run::<VerifySignatureResponse>(
-            &channel,
-            VERIFY,
-            verify_cases(),
-            |r| (r.valid, r.reason),
-            SignatureReason::Ok as i32,
-            NO_DECISION,
-        )
-        .await;
+        run_verify(&channel, verify_cases()).await;
     }
     let after = rss_kib(server.pid());
     println!("RSS: start {before} KiB, after one pass {warm} KiB, after eleven {after} KiB");
-    assert!(
-        after < warm + 32 * 1024,
-        "RSS grew from {warm} KiB to {after} KiB"
-    );
+    assert_rss_bounded(warm, after, 32);
     assert_still_serving(&server, &channel).await;
 }
 
@@ -671,6 +672,37 @@ check_url = true
 "#,
         secret = bearer_support::HS_SECRET
     )
+}
+
+/// A server with the test keys and `bearer_config()`, and its config's
+/// directory.
+fn bearer_server() -> (tempfile::TempDir, Signet) {
+    let (dir, path) = bearer_support::config_file(&bearer_config());
+    (dir, Signet::builder().test_keys().config(path).start())
+}
+
+async fn run_bearer(channel: &Channel, cases: Vec<Case>) -> Vec<String> {
+    run::<signet::proto::AuthorizeBearerResponse>(
+        channel,
+        BEARER,
+        cases,
+        |r| (r.allowed, r.reason),
+        signet::proto::BearerReason::Ok as i32,
+        NO_DECISION,
+    )
+    .await
+}
+
+async fn run_authorize(channel: &Channel, cases: Vec<Case>) -> Vec<String> {
+    run::<signet::proto::AuthorizeResponse>(
+        channel,
+        AUTHORIZE,
+        cases,
+        |r| (r.allowed, r.reason),
+        signet::proto::AuthorizeReason::Ok as i32,
+        NO_DECISION,
+    )
+    .await
 }
 
 /// An HS256 JWT over exactly these header and payload bytes, MACed with the
@@ -1347,12 +1379,7 @@ fn authorize_cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn authorize_bearer_and_authorize_survive_hostile_calls() {
-    let (_dir, path) = bearer_support::config_file(&bearer_config());
-    let server = Signet::builder()
-        .test_keys()
-        .arg("--config")
-        .arg(path)
-        .start();
+    let (_dir, server) = bearer_server();
     let channel = server.channel().await;
     let (bearer, authorize) = (bearer_cases(), authorize_cases());
     assert!(
@@ -1367,54 +1394,17 @@ async fn authorize_bearer_and_authorize_survive_hostile_calls() {
     );
     println!("AuthorizeBearer: {} hostile calls", bearer.len());
     println!("Authorize: {} hostile calls", authorize.len());
-    let mut failures = run::<signet::proto::AuthorizeBearerResponse>(
-        &channel,
-        BEARER,
-        bearer,
-        |r| (r.allowed, r.reason),
-        signet::proto::BearerReason::Ok as i32,
-        NO_DECISION,
-    )
-    .await;
-    failures.extend(
-        run::<signet::proto::AuthorizeResponse>(
-            &channel,
-            AUTHORIZE,
-            authorize,
-            |r| (r.allowed, r.reason),
-            signet::proto::AuthorizeReason::Ok as i32,
-            NO_DECISION,
-        )
-        .await,
-    );
+    let mut failures = run_bearer(&channel, bearer).await;
+    failures.extend(run_authorize(&channel, authorize).await);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let warm = rss_kib(server.pid());
     for _ in 0..5 {
-        run::<signet::proto::AuthorizeBearerResponse>(
-            &channel,
-            BEARER,
-            bearer_cases(),
-            |r| (r.allowed, r.reason),
-            signet::proto::BearerReason::Ok as i32,
-            NO_DECISION,
-        )
-        .await;
-        run::<signet::proto::AuthorizeResponse>(
-            &channel,
-            AUTHORIZE,
-            authorize_cases(),
-            |r| (r.allowed, r.reason),
-            signet::proto::AuthorizeReason::Ok as i32,
-            NO_DECISION,
-        )
-        .await;
+        run_bearer(&channel, bearer_cases()).await;
+        run_authorize(&channel, authorize_cases()).await;
     }
     let after = rss_kib(server.pid());
     println!("RSS after one pass {warm} KiB, after six {after} KiB");
-    assert!(
-        after < warm + 64 * 1024,
-        "RSS grew from {warm} KiB to {after} KiB"
-    );
+    assert_rss_bounded(warm, after, 64);
     assert_still_serving(&server, &channel).await;
 }
 
@@ -1868,12 +1858,7 @@ fn check_outcome(r: &CheckResponse) -> (bool, i32) {
 
 #[tokio::test]
 async fn envoy_check_survives_hostile_calls() {
-    let (_dir, path) = bearer_support::config_file(&bearer_config());
-    let server = Signet::builder()
-        .test_keys()
-        .arg("--config")
-        .arg(path)
-        .start();
+    let (_dir, server) = bearer_server();
     let channel = server.channel().await;
     let cases = envoy_cases();
     assert!(cases.len() >= 40, "only {} Check cases", cases.len());
@@ -1895,10 +1880,7 @@ async fn envoy_check_survives_hostile_calls() {
     }
     let after = rss_kib(server.pid());
     println!("Check RSS: start {before} KiB, after one pass {warm} KiB, after six {after} KiB");
-    assert!(
-        after < warm + 64 * 1024,
-        "RSS grew from {warm} KiB to {after} KiB"
-    );
+    assert_rss_bounded(warm, after, 64);
     assert_still_serving(&server, &channel).await;
     let status = HealthClient::new(channel.clone())
         .check(HealthCheckRequest {
@@ -2377,10 +2359,7 @@ async fn key_admin_survives_hostile_calls() {
         api.url(),
         admin_digest()
     ));
-    let server = Signet::builder()
-        .arg("--config")
-        .arg(path.to_str().unwrap())
-        .start();
+    let server = Signet::builder().config(path).start();
     let channel = server.channel().await;
     let rss = || rss_kib(server.pid());
     let start = rss();
@@ -2456,8 +2435,5 @@ async fn key_admin_survives_hostile_calls() {
     assert_keys_unchanged(&server, &api, &dir, (&active.0, &active.1)).await;
     let after = rss();
     println!("KeyAdmin RSS: start {start} KiB, after one pass {warm} KiB, after four {after} KiB");
-    assert!(
-        after < warm + 64 * 1024,
-        "RSS grew from {warm} KiB to {after} KiB"
-    );
+    assert_rss_bounded(warm, after, 64);
 }

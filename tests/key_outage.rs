@@ -20,10 +20,7 @@ fn start(keys: &str) -> (tempfile::TempDir, Signet) {
         "{keys}[admin]\nenabled = true\ntoken_sha256 = [\"{}\"]\n",
         admin_digest()
     ));
-    let server = Signet::builder()
-        .arg("--config")
-        .arg(path.to_str().unwrap())
-        .start();
+    let server = Signet::builder().config(path).start();
     (cfg, server)
 }
 

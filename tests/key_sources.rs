@@ -24,9 +24,7 @@ fn admin_section() -> String {
 }
 
 fn with_config(path: &std::path::Path) -> SignetBuilder {
-    Signet::builder()
-        .arg("--config")
-        .arg(path.to_str().unwrap())
+    Signet::builder().config(path)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,15 +116,7 @@ async fn named_key_sets_never_fall_back() {
     assert_eq!(e.code(), Code::InvalidArgument);
 
     let mut admin = admin(&server).await;
-    let rows = admin
-        .get_key_status(with_token(
-            GetKeyStatusRequest::default(),
-            Some(ADMIN_TOKEN),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .key_sets;
+    let rows = all_status(&mut admin).await;
     let names: Vec<_> = rows
         .iter()
         .map(|r| (r.key_set.as_str(), r.source.as_str()))
@@ -248,15 +238,7 @@ async fn admin_calls_need_the_admin_token() {
             .unwrap_err();
         assert_eq!(e.code(), code);
     }
-    let rows = admin
-        .get_key_status(with_token(
-            GetKeyStatusRequest::default(),
-            Some(ADMIN_TOKEN),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .key_sets;
+    let rows = all_status(&mut admin).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].source, "env");
     assert_eq!(rows[0].current_fingerprint, fp(TEST_CURRENT));

@@ -337,8 +337,7 @@ fn tls_server(pki: &Pki, extra: &str) -> Signet {
     Signet::builder()
         .test_keys()
         .env("SIGNET__LOG__LEVEL", "signet=debug,info")
-        .arg("--config")
-        .arg(pki.config(extra).to_str().unwrap())
+        .config(pki.config(extra))
         .start()
 }
 
@@ -658,12 +657,8 @@ api_keys = [{{ sha256 = "{api_key}", subject = "batch" }}]
             api_key = digest(API_KEY),
         );
         let (_cfg, path) = common::keys::config_file(&config);
-        let (server, metrics) = metrics_server(
-            Signet::builder()
-                .env("RUST_LOG", "trace")
-                .arg("--config")
-                .arg(path.to_str().unwrap()),
-        );
+        let (server, metrics) =
+            metrics_server(Signet::builder().env("RUST_LOG", "trace").config(path));
         let channel = server.channel().await;
         let mut authorizer = AuthorizerClient::new(channel.clone());
         let mut envoy = AuthorizationClient::new(channel.clone());

@@ -154,11 +154,7 @@ replay_unavailable = "allow"
     }
 
     fn start(path: &std::path::Path) -> Signet {
-        Signet::builder()
-            .test_keys()
-            .arg("--config")
-            .arg(path.to_str().unwrap())
-            .start()
+        Signet::builder().test_keys().config(path).start()
     }
 
     /// A fresh QStash signature with its own `jti`.

@@ -159,10 +159,7 @@ async fn secret_directory_rotations_under_load() {
         dir.path(),
         admin_digest()
     ));
-    let server = Signet::builder()
-        .arg("--config")
-        .arg(path.to_str().unwrap())
-        .start();
+    let server = Signet::builder().config(path).start();
     let mut admin = admin(&server).await;
     let row = status(&mut admin, "").await;
     assert_eq!(row.source, "directory");
@@ -229,10 +226,7 @@ async fn api_rotations_under_load() {
         api.url(),
         admin_digest()
     ));
-    let server = Signet::builder()
-        .arg("--config")
-        .arg(path.to_str().unwrap())
-        .start();
+    let server = Signet::builder().config(path).start();
     let mut admin = admin(&server).await;
     assert_eq!(status(&mut admin, "").await.source, "qstash-api");
 

@@ -306,26 +306,7 @@ async fn reflection_v1_and_v1alpha_list_the_services() {
     let server = Signet::builder().test_keys().start();
     let channel = server.channel().await;
     {
-        use tonic_reflection::pb::v1::{
-            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-        };
-        let mut client = ServerReflectionClient::new(channel.clone());
-        let req = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut stream = client
-            .server_reflection_info(tokio_stream::iter([req]))
-            .await
-            .unwrap()
-            .into_inner();
-        let Some(MessageResponse::ListServicesResponse(list)) =
-            stream.next().await.unwrap().unwrap().message_response
-        else {
-            panic!("no list")
-        };
-        let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+        let names = reflection_v1_services(channel.clone()).await;
         assert!(
             names.contains(&"signet.v1.Authorizer".to_string()),
             "{names:?}"

@@ -18,6 +18,31 @@ use signet::{
 };
 use tonic::transport::Channel;
 
+/// The services the server lists over gRPC reflection v1.
+pub async fn reflection_v1_services(channel: Channel) -> Vec<String> {
+    use tokio_stream::StreamExt;
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let mut client = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = client
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        stream.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("no list")
+    };
+    list.service.into_iter().map(|s| s.name).collect()
+}
+
 /// The dev-server keys, as in the conformance file.
 pub const CURRENT: &str = "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r";
 pub const NEXT: &str = "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs";
@@ -53,6 +78,11 @@ impl SignetBuilder {
     pub fn arg(mut self, a: impl Into<String>) -> Self {
         self.args.push(a.into());
         self
+    }
+
+    /// `--config <path>`.
+    pub fn config(self, path: impl AsRef<std::path::Path>) -> Self {
+        self.arg("--config").arg(path.as_ref().to_str().unwrap())
     }
 
     pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
@@ -295,6 +325,19 @@ pub mod keys {
         KeyAdminClient::new(server.channel().await)
     }
 
+    /// Every status row, as an admin sees it.
+    pub async fn all_status(client: &mut KeyAdminClient<Channel>) -> Vec<KeySetStatus> {
+        client
+            .get_key_status(with_token(
+                GetKeyStatusRequest::default(),
+                Some(ADMIN_TOKEN),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .key_sets
+    }
+
     /// The default pair's status row of `key_set`.
     pub async fn status(client: &mut KeyAdminClient<Channel>, key_set: &str) -> KeySetStatus {
         let rows = client
@@ -468,6 +511,18 @@ pub mod keys {
 
     type Shared = State<Arc<Mutex<ApiState>>>;
 
+    /// What the stand-in answers instead of the keys: 401 without the
+    /// token, 500 while failing, or the answer set on demand.
+    fn refusal(s: &ApiState, headers: &HeaderMap) -> Option<(StatusCode, Vec<u8>)> {
+        if !authorized(headers) {
+            return Some((StatusCode::UNAUTHORIZED, Vec::new()));
+        }
+        if s.failing {
+            return Some((StatusCode::INTERNAL_SERVER_ERROR, "boom".into()));
+        }
+        s.answer.clone()
+    }
+
     fn authorized(headers: &HeaderMap) -> bool {
         headers
             .get(header::AUTHORIZATION)
@@ -486,28 +541,16 @@ pub mod keys {
             tokio::time::sleep(delay).await;
         }
         let s = state.lock().unwrap();
-        if !authorized(&headers) {
-            return (StatusCode::UNAUTHORIZED, Vec::new());
-        }
-        if s.failing {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "boom".into());
-        }
-        if let Some(answer) = &s.answer {
-            return answer.clone();
+        if let Some(refusal) = refusal(&s, &headers) {
+            return refusal;
         }
         (StatusCode::OK, keys_json(&s).into_bytes())
     }
 
     async fn rotate_keys(State(state): Shared, headers: HeaderMap) -> impl IntoResponse {
         let mut s = state.lock().unwrap();
-        if !authorized(&headers) {
-            return (StatusCode::UNAUTHORIZED, Vec::new());
-        }
-        if s.failing {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "boom".into());
-        }
-        if let Some(answer) = &s.answer {
-            return answer.clone();
+        if let Some(refusal) = refusal(&s, &headers) {
+            return refusal;
         }
         s.rotates += 1;
         roll(&mut s);
