@@ -4,18 +4,13 @@
 
 mod common;
 
-use std::collections::HashMap;
-
-use bytes::Bytes;
-use common::{CURRENT, NEXT, Signet, TEST_CURRENT, keys::config_file, token};
+use common::{CURRENT, NEXT, Signet, TEST_CURRENT, check_request, keys::config_file, token};
 use sha2::{Digest, Sha256};
 use signet::envoy_proto::envoy::{
     config::core::v3::HeaderValueOption,
     service::auth::v3::{
-        AttributeContext, CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
-        attribute_context::{HttpRequest, Request},
-        authorization_client::AuthorizationClient,
-        check_response::HttpResponse,
+        CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
+        authorization_client::AuthorizationClient, check_response::HttpResponse,
     },
 };
 use tonic::{Code, transport::Channel};
@@ -25,29 +20,6 @@ use tonic_health::pb::{
 
 const BODY: &[u8] = br#"{"hello":"world"}"#;
 const URL: &str = "https://svc.example/api/workflow";
-
-fn check_request(headers: &[(&str, &str)], raw_body: &[u8], policy: Option<&str>) -> CheckRequest {
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                http: Some(HttpRequest {
-                    method: "POST".into(),
-                    headers: headers
-                        .iter()
-                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                        .collect::<HashMap<_, _>>(),
-                    path: "/api/workflow".into(),
-                    raw_body: Bytes::copy_from_slice(raw_body),
-                    ..Default::default()
-                }),
-            }),
-            context_extensions: policy
-                .map(|p| ("signet_policy".to_owned(), p.to_owned()))
-                .into_iter()
-                .collect(),
-        }),
-    }
-}
 
 async fn client(server: &Signet) -> AuthorizationClient<Channel> {
     AuthorizationClient::new(server.channel().await)

@@ -491,22 +491,17 @@ fn check_config_reports_tls_and_caller_errors_together() {
 /// against one server at `trace` level; no credential may come back in a log
 /// line, a response, a status or a metric.
 mod every_flow {
-    use std::{collections::HashMap, fmt::Debug, fmt::Write as _};
+    use std::{fmt::Debug, fmt::Write as _};
 
     use crate::bearer_support::{HS_SECRET, Issuer, claims, fixture, fixture_path, jwk, sign};
     use crate::common::keys::{ADMIN_TOKEN, QSTASH_TOKEN, QstashStandIn, admin_digest};
-    use bytes::Bytes;
     use jsonwebtoken::Algorithm::{ES256, HS256, RS256};
     use signet::{
-        envoy_proto::envoy::service::auth::v3::{
-            AttributeContext, CheckRequest, attribute_context,
-            authorization_client::AuthorizationClient,
-        },
+        envoy_proto::envoy::service::auth::v3::authorization_client::AuthorizationClient,
         proto::{
             AuthorizeBearerRequest, AuthorizeRequest, HttpHeader, ReloadRequest,
             RotateSigningKeysRequest, SignatureReason,
         },
-        verify::{SignOptions, sign as sign_qstash},
     };
     use tonic::{Response, Status};
 
@@ -561,39 +556,7 @@ mod every_flow {
     }
 
     fn qstash(key: &str, body: &[u8], jti: &str) -> String {
-        let now = now();
-        sign_qstash(
-            &common::key(key),
-            &SignOptions {
-                iss: "Upstash",
-                sub: URL,
-                exp: now + 300,
-                nbf: now,
-                iat: now,
-                jti,
-                body,
-            },
-        )
-    }
-
-    fn check_request(headers: &[(&str, &str)], body: &[u8], policy: &str) -> CheckRequest {
-        CheckRequest {
-            attributes: Some(AttributeContext {
-                request: Some(attribute_context::Request {
-                    http: Some(attribute_context::HttpRequest {
-                        method: "POST".into(),
-                        headers: headers
-                            .iter()
-                            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                            .collect::<HashMap<_, _>>(),
-                        path: "/api/workflow".into(),
-                        raw_body: Bytes::copy_from_slice(body),
-                        ..Default::default()
-                    }),
-                }),
-                context_extensions: [("signet_policy".to_owned(), policy.to_owned())].into(),
-            }),
-        }
+        common::token_with_jti(key, body, URL, jti)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -793,7 +756,7 @@ api_keys = [{{ sha256 = "{api_key}", subject = "batch" }}]
                     ("authorization", &format!("Bearer {bearer}")),
                 ],
                 body,
-                "callback",
+                Some("callback"),
             );
             let r = seen
                 .record(envoy.check(call(request, c, None)).await)
@@ -864,7 +827,7 @@ api_keys = [{{ sha256 = "{api_key}", subject = "batch" }}]
             )
             .unwrap_err();
         assert_eq!(e.code(), Code::Unauthenticated);
-        let request = check_request(&[("upstash-signature", &qstash_ok)], body, "callback");
+        let request = check_request(&[("upstash-signature", &qstash_ok)], body, Some("callback"));
         let e = seen
             .record(envoy.check(call(request, WRONG_CALLER_TOKEN, None)).await)
             .unwrap_err();

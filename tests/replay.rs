@@ -118,11 +118,8 @@ async fn redis_ttl(redis: &Redis, _scope: &str, _jti: &str) -> i64 {
 mod through_the_server {
     use super::*;
 
-    use super::common::{Signet, TEST_CURRENT, URL, key, now};
-    use signet::{
-        proto::{AuthorizeRequest, HttpHeader, SignatureReason},
-        verify::{SignOptions, sign},
-    };
+    use super::common::{Signet, TEST_CURRENT, URL, token_with_jti};
+    use signet::proto::{AuthorizeRequest, HttpHeader, SignatureReason};
     use tonic::Code;
 
     fn config(redis: &Redis) -> (tempfile::TempDir, std::path::PathBuf) {
@@ -159,19 +156,7 @@ replay_unavailable = "allow"
 
     /// A fresh QStash signature with its own `jti`.
     fn signature(jti: &str) -> String {
-        let now = now();
-        sign(
-            &key(TEST_CURRENT),
-            &SignOptions {
-                iss: "Upstash",
-                sub: URL,
-                exp: now + 300,
-                nbf: now,
-                iat: now,
-                jti,
-                body: b"{}",
-            },
-        )
+        token_with_jti(TEST_CURRENT, b"{}", URL, jti)
     }
 
     /// `Ok(reason)` of the signature check, or the call's error code.

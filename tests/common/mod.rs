@@ -43,6 +43,39 @@ pub async fn reflection_v1_services(channel: Channel) -> Vec<String> {
     list.service.into_iter().map(|s| s.name).collect()
 }
 
+/// An Envoy `CheckRequest` for a POST to `/api/workflow` with these headers
+/// and raw body, naming `policy` in the context extensions if given.
+pub fn check_request(
+    headers: &[(&str, &str)],
+    raw_body: &[u8],
+    policy: Option<&str>,
+) -> signet::envoy_proto::envoy::service::auth::v3::CheckRequest {
+    use signet::envoy_proto::envoy::service::auth::v3::{
+        AttributeContext, CheckRequest,
+        attribute_context::{HttpRequest, Request},
+    };
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: "POST".into(),
+                    headers: headers
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                    path: "/api/workflow".into(),
+                    raw_body: bytes::Bytes::copy_from_slice(raw_body),
+                    ..Default::default()
+                }),
+            }),
+            context_extensions: policy
+                .map(|p| ("signet_policy".to_owned(), p.to_owned()))
+                .into_iter()
+                .collect(),
+        }),
+    }
+}
+
 /// The dev-server keys, as in the conformance file.
 pub const CURRENT: &str = "sig_7kYjw48mhY7kAjqNGcy6cr29RJ6r";
 pub const NEXT: &str = "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs";
@@ -252,6 +285,11 @@ pub fn key(k: &str) -> SigningKey {
 
 /// A QStash-format token valid for five minutes from now.
 pub fn token(k: &str, body: &[u8], url: &str) -> String {
+    token_with_jti(k, body, url, "jwt_test")
+}
+
+/// `token` with its own `jti`.
+pub fn token_with_jti(k: &str, body: &[u8], url: &str, jti: &str) -> String {
     let now = now();
     sign(
         &key(k),
@@ -261,7 +299,7 @@ pub fn token(k: &str, body: &[u8], url: &str) -> String {
             exp: now + 300,
             nbf: now,
             iat: now,
-            jti: "jwt_test",
+            jti,
             body,
         },
     )
