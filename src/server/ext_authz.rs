@@ -13,7 +13,6 @@ use super::{
     error::ApiError,
 };
 use crate::{
-    bearer::DEFAULT_POLICY,
     envoy_proto::envoy::service::auth::v3::{
         CheckRequest, CheckResponse, authorization_server::Authorization,
     },
@@ -46,25 +45,17 @@ impl ExtAuthzService {
     /// configured. An unknown policy is a 403 denial, never an RPC error, so
     /// a typo cannot reach Envoy's fail-open.
     async fn decide(&self, req: &HttpRequest, now: u64) -> Result<(Decision, Outcome), ApiError> {
-        let name = if req.policy == DEFAULT_POLICY {
-            ""
-        } else {
-            req.policy.as_str()
-        };
-        let policy = match self.state.bearer.policy(name) {
-            Ok(p) => p,
-            Err(_) => {
-                let denied = Denied {
-                    kind: DenyKind::Forbidden,
-                    reason: "unknown_policy",
-                };
-                let outcome = Outcome {
-                    allowed: false,
-                    reason: denied.reason,
-                    key_slot: "",
-                };
-                return Ok((Decision::Deny(denied), outcome));
-            }
+        let Ok(policy) = self.state.bearer.policy(&req.policy) else {
+            let denied = Denied {
+                kind: DenyKind::Forbidden,
+                reason: "unknown_policy",
+            };
+            let outcome = Outcome {
+                allowed: false,
+                reason: denied.reason,
+                key_slot: "",
+            };
+            return Ok((Decision::Deny(denied), outcome));
         };
         let url = if policy.public_base_url.is_empty() {
             String::new()
@@ -72,7 +63,6 @@ impl ExtAuthzService {
             format!("{}{}", policy.public_base_url, req.path)
         };
         let authorize = proto::AuthorizeRequest {
-            policy: name.to_owned(),
             method: req.method.clone(),
             url,
             headers: req
@@ -86,7 +76,10 @@ impl ExtAuthzService {
             body: Some(req.body.clone()),
             ..Default::default()
         };
-        let (response, outcome) = self.authorizer.authorize_request(&authorize, now).await?;
+        let (response, outcome) = self
+            .authorizer
+            .authorize_request(&authorize, policy, now)
+            .await?;
         let mut decision = Decision::from_authorize(&response);
         if let Decision::Allow(allowed) = &mut decision {
             allowed.remove_authorization = policy.remove_authorization;
