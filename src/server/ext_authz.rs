@@ -44,7 +44,7 @@ impl ExtAuthzService {
     /// with is the policy's `public_base_url` + the request path, when
     /// configured. An unknown policy is a 403 denial, never an RPC error, so
     /// a typo cannot reach Envoy's fail-open.
-    async fn decide(&self, req: &HttpRequest, now: u64) -> Result<(Decision, Outcome), ApiError> {
+    async fn decide(&self, req: HttpRequest, now: u64) -> Result<(Decision, Outcome), ApiError> {
         let Ok(policy) = self.state.bearer.policy(&req.policy) else {
             let denied = Denied {
                 kind: DenyKind::Forbidden,
@@ -63,17 +63,14 @@ impl ExtAuthzService {
             format!("{}{}", policy.public_base_url, req.path)
         };
         let authorize = proto::AuthorizeRequest {
-            method: req.method.clone(),
+            method: req.method,
             url,
             headers: req
                 .headers
-                .iter()
-                .map(|(name, value)| proto::HttpHeader {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
+                .into_iter()
+                .map(|(name, value)| proto::HttpHeader { name, value })
                 .collect(),
-            body: Some(req.body.clone()),
+            body: Some(req.body),
             ..Default::default()
         };
         let (response, outcome) = self
@@ -95,13 +92,15 @@ impl Authorization for ExtAuthzService {
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
         let req = HttpRequest::from_check(request.into_inner());
-        let (decision, outcome) = self.decide(&req, unix_now()).await.inspect_err(|e| {
+        // For the decision log: `decide` consumes the request.
+        let (policy, method) = (req.policy.clone(), req.method.clone());
+        let (decision, outcome) = self.decide(req, unix_now()).await.inspect_err(|e| {
             tracing::debug!(rpc = "ext_authz.Check", error = %e, "call refused");
         })?;
         tracing::debug!(
             rpc = "ext_authz.Check",
-            policy = %req.policy,
-            method = %req.method,
+            policy = %policy,
+            method = %method,
             decision = match &decision {
                 Decision::Allow(_) => "allow",
                 Decision::Deny(d) => d.reason,
