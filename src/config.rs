@@ -649,24 +649,11 @@ impl Settings {
                 errors.push(ConfigError::new(key, "empty identity"));
             }
         }
-        let token_sha256 = self
-            .callers
-            .token_sha256
-            .iter()
-            .enumerate()
-            .filter_map(|(i, d)| {
-                let parsed = hex::decode(d)
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
-                if parsed.is_none() {
-                    errors.push(ConfigError::new(
-                        format!("callers.token_sha256[{i}]"),
-                        "not a hex SHA-256 digest (64 hex digits)",
-                    ));
-                }
-                parsed
-            })
-            .collect();
+        let token_sha256 = digest_list(
+            "callers.token_sha256",
+            self.callers.token_sha256.iter().map(String::as_str),
+            &mut errors,
+        );
         let metrics_listen = match self.metrics.listen.as_str() {
             "" => None,
             addr => addr.parse().map(Some).unwrap_or_else(|_| {
@@ -713,6 +700,35 @@ impl Settings {
     }
 }
 
+/// A hex SHA-256 digest (64 hex digits) as bytes.
+pub(crate) fn sha256_hex(hex_digest: &str) -> Option<[u8; 32]> {
+    hex::decode(hex_digest)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+}
+
+/// The digests of list `key`; each one that is not a hex SHA-256 digest is
+/// an error at `key[i]`.
+fn digest_list<'a>(
+    key: &str,
+    values: impl Iterator<Item = &'a str>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<[u8; 32]> {
+    values
+        .enumerate()
+        .filter_map(|(i, d)| {
+            let parsed = sha256_hex(d);
+            if parsed.is_none() {
+                errors.push(ConfigError::new(
+                    format!("{key}[{i}]"),
+                    "not a hex SHA-256 digest (64 hex digits)",
+                ));
+            }
+            parsed
+        })
+        .collect()
+}
+
 fn positive_duration(key: &str, value: &str, errors: &mut Vec<ConfigError>) -> Duration {
     match humantime::parse_duration(value) {
         Ok(d) if d.is_zero() => {
@@ -755,24 +771,11 @@ impl Settings {
                     "required when admin.enabled: the hex SHA-256 digest of each admin token",
                 ));
             }
-            let token_digests = self
-                .admin
-                .token_sha256
-                .iter()
-                .enumerate()
-                .filter_map(|(i, d)| {
-                    let parsed = hex::decode(d.trim())
-                        .ok()
-                        .and_then(|b| <[u8; 32]>::try_from(b).ok());
-                    if parsed.is_none() {
-                        errors.push(ConfigError::new(
-                            format!("admin.token_sha256[{i}]"),
-                            "not a hex SHA-256 digest (64 hex digits)",
-                        ));
-                    }
-                    parsed
-                })
-                .collect();
+            let token_digests = digest_list(
+                "admin.token_sha256",
+                self.admin.token_sha256.iter().map(|d| d.trim()),
+                &mut errors,
+            );
             AdminConfig { token_digests }
         });
         if errors.is_empty() {

@@ -491,10 +491,7 @@ fn policy(
     }
     let mut api_keys = Vec::new();
     for (n, k) in s.api_keys.iter().enumerate() {
-        match hex::decode(&k.sha256)
-            .ok()
-            .and_then(|d| <[u8; 32]>::try_from(d).ok())
-        {
+        match crate::config::sha256_hex(&k.sha256) {
             Some(digest) => api_keys.push(ApiKey {
                 digest,
                 subject: k.subject.clone(),

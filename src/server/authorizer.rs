@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::{AppState, error::ApiError};
 use crate::{
     authorize,
-    bearer::{self, CredentialKind, Decision, ReplayGuard},
+    bearer::{self, CredentialKind, Decision, Policy, ReplayGuard},
     keys::{DEFAULT_KEY_SET, KeyLookupError, KeySlot},
     metrics::Outcome,
     proto::{self, authorizer_server::Authorizer},
@@ -103,14 +103,15 @@ impl AuthorizerService {
         Ok(verdict)
     }
 
-    /// The `Authorize` decision and its metrics outcome; the Envoy edge asks
-    /// it too.
+    /// The `Authorize` decision under `policy` (already resolved by the
+    /// caller; `req.policy` is not looked at) and its metrics outcome; the
+    /// Envoy edge asks it too.
     pub(super) async fn authorize_request(
         &self,
         req: &proto::AuthorizeRequest,
+        policy: &Policy,
         now: u64,
     ) -> Result<(proto::AuthorizeResponse, Outcome), ApiError> {
-        let policy = self.state.bearer.policy(&req.policy)?;
         let body = body(req.body.as_deref(), req.body_sha256.as_deref())?;
         let headers = &req.headers;
         let header = |name| authorize::header(pairs(headers), name).unwrap_or_default();
@@ -254,10 +255,12 @@ impl Authorizer for AuthorizerService {
         request: Request<proto::AuthorizeRequest>,
     ) -> Result<Response<proto::AuthorizeResponse>, Status> {
         let req = request.into_inner();
-        let (response, outcome) = self
-            .authorize_request(&req, unix_now())
-            .await
-            .inspect_err(|e| tracing::debug!(rpc = "Authorize", error = %e, "call refused"))?;
+        let (response, outcome) = async {
+            let policy = self.state.bearer.policy(&req.policy)?;
+            self.authorize_request(&req, policy, unix_now()).await
+        }
+        .await
+        .inspect_err(|e| tracing::debug!(rpc = "Authorize", error = %e, "call refused"))?;
         tracing::debug!(
             rpc = "Authorize",
             policy = %req.policy,

@@ -13,7 +13,6 @@ use super::{
     error::ApiError,
 };
 use crate::{
-    bearer::DEFAULT_POLICY,
     envoy_proto::envoy::service::auth::v3::{
         CheckRequest, CheckResponse, authorization_server::Authorization,
     },
@@ -45,26 +44,18 @@ impl ExtAuthzService {
     /// with is the policy's `public_base_url` + the request path, when
     /// configured. An unknown policy is a 403 denial, never an RPC error, so
     /// a typo cannot reach Envoy's fail-open.
-    async fn decide(&self, req: &HttpRequest, now: u64) -> Result<(Decision, Outcome), ApiError> {
-        let name = if req.policy == DEFAULT_POLICY {
-            ""
-        } else {
-            req.policy.as_str()
-        };
-        let policy = match self.state.bearer.policy(name) {
-            Ok(p) => p,
-            Err(_) => {
-                let denied = Denied {
-                    kind: DenyKind::Forbidden,
-                    reason: "unknown_policy",
-                };
-                let outcome = Outcome {
-                    allowed: false,
-                    reason: denied.reason,
-                    key_slot: "",
-                };
-                return Ok((Decision::Deny(denied), outcome));
-            }
+    async fn decide(&self, req: HttpRequest, now: u64) -> Result<(Decision, Outcome), ApiError> {
+        let Ok(policy) = self.state.bearer.policy(&req.policy) else {
+            let denied = Denied {
+                kind: DenyKind::Forbidden,
+                reason: "unknown_policy",
+            };
+            let outcome = Outcome {
+                allowed: false,
+                reason: denied.reason,
+                key_slot: "",
+            };
+            return Ok((Decision::Deny(denied), outcome));
         };
         let url = if policy.public_base_url.is_empty() {
             String::new()
@@ -72,21 +63,20 @@ impl ExtAuthzService {
             format!("{}{}", policy.public_base_url, req.path)
         };
         let authorize = proto::AuthorizeRequest {
-            policy: name.to_owned(),
-            method: req.method.clone(),
+            method: req.method,
             url,
             headers: req
                 .headers
-                .iter()
-                .map(|(name, value)| proto::HttpHeader {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
+                .into_iter()
+                .map(|(name, value)| proto::HttpHeader { name, value })
                 .collect(),
-            body: Some(req.body.clone()),
+            body: Some(req.body),
             ..Default::default()
         };
-        let (response, outcome) = self.authorizer.authorize_request(&authorize, now).await?;
+        let (response, outcome) = self
+            .authorizer
+            .authorize_request(&authorize, policy, now)
+            .await?;
         let mut decision = Decision::from_authorize(&response);
         if let Decision::Allow(allowed) = &mut decision {
             allowed.remove_authorization = policy.remove_authorization;
@@ -102,13 +92,15 @@ impl Authorization for ExtAuthzService {
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
         let req = HttpRequest::from_check(request.into_inner());
-        let (decision, outcome) = self.decide(&req, unix_now()).await.inspect_err(|e| {
+        // For the decision log: `decide` consumes the request.
+        let (policy, method) = (req.policy.clone(), req.method.clone());
+        let (decision, outcome) = self.decide(req, unix_now()).await.inspect_err(|e| {
             tracing::debug!(rpc = "ext_authz.Check", error = %e, "call refused");
         })?;
         tracing::debug!(
             rpc = "ext_authz.Check",
-            policy = %req.policy,
-            method = %req.method,
+            policy = %policy,
+            method = %method,
             decision = match &decision {
                 Decision::Allow(_) => "allow",
                 Decision::Deny(d) => d.reason,
